@@ -1,0 +1,42 @@
+# ShuttleSense make targets. Everything installs into ./.venv; nothing is needed from the Hub.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# torch/torchvision pins that work on our CPU machines (see README, "Installation").
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+PYTEST_ARGS ?=
+
+.PHONY: install test test-fast quality format demo bench clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install $(TORCH_PINS)
+	DS_BUILD_OPS=0 $(BIN)/pip install -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install shuttlesense with everything the tests need
+
+test: install  ## run the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install  ## run the tests not marked slow
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+quality: install  ## lint and format check with ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install  ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+demo: install  ## the main job on the embedded default (synthetic data + tiny model)
+	$(BIN)/shuttlesense demo
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

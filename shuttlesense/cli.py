@@ -1,0 +1,74 @@
+"""`shuttlesense` command line: one sub-command per task, each configured by a dataclass.
+
+Sub-commands are imported lazily so `shuttlesense --help` stays fast; each module exposes
+`main(argv)` and parses its own options with `parse_dataclass_args` (transformers'
+`HfArgumentParser`, so every option's `help` metadata shows in `--help`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+# name -> (module implementing `main(argv)`, one-line description)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "tiny-model": (
+        "shuttlesense.tiny_models",
+        "write a tiny RANDOM Qwen-VL or VideoMAE model (tests and offline demo only; it knows nothing)",
+    ),
+    "synth": (
+        "shuttlesense.synth",
+        "write synthetic stroke clips in the VideoBadminton layout, or a synthetic rally with hit times",
+    ),
+}
+
+
+def parse_dataclass_args(cls: type[T], argv: Sequence[str] | None, prog: str, description: str) -> T:
+    """Parse `argv` into an instance of dataclass `cls`; `--help` lists every field's help text."""
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(cls, prog=f"shuttlesense {prog}", description=description)
+    (args,) = parser.parse_args_into_dataclasses(args=list(argv) if argv is not None else None)
+    return args
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [
+        "usage: shuttlesense <command> [options]",
+        "",
+        "Badminton stroke recognition with LoRA-tuned Qwen-VL models.",
+        "",
+        "commands:",
+    ]
+    lines += [f"  {name:<{width}}  {desc}" for name, (_, desc) in COMMANDS.items()]
+    lines += ["", "Run `shuttlesense <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"shuttlesense: unknown command {name!r}.\n\n{_usage()}", file=sys.stderr)
+        return 2
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        return int(module.main(rest) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError) as err:
+        # Expected user errors: one clear line, no traceback.
+        print(f"shuttlesense {name}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
