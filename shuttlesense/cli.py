@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "shuttlesense.tiny_models",
         "write a tiny RANDOM Qwen-VL or VideoMAE model (tests and offline demo only; it knows nothing)",
     ),
+    "prepare": (
+        "shuttlesense.prepare",
+        "turn the VideoBadminton folders into a Hub-ready datasets folder (parquet + card + stats)",
+    ),
     "synth": (
         "shuttlesense.synth",
         "write synthetic stroke clips in the VideoBadminton layout, or a synthetic rally with hit times",

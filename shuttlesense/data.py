@@ -1,0 +1,113 @@
+"""The data module the trainer and the evaluator share: read a split, turn a row into frames.
+
+A split can come from a `prepare` output folder, a `save_to_disk` folder or a Hub id. Video
+bytes are read undecoded (`Video(decode=False)`) and decoded here with decord at a frame count
+and pixel budget, so `datasets` never needs torchcodec.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, DatasetDict, Video, load_dataset, load_from_disk
+
+from shuttlesense.video_io import DecodedClip, VideoInfo, decode_frames
+
+REQUIRED_COLUMNS = ("video", "label")
+SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation"}
+
+
+@dataclass
+class FrameSampling:
+    """How many frames to take from a clip and how large: maps onto Qwen2/2.5/3-VL video inputs."""
+
+    num_frames: int = field(
+        default=16,
+        metadata={
+            "help": "Frames sampled uniformly over each clip (rounded up to even: Qwen-VL pairs frames)."
+        },
+    )
+    fps: float | None = field(
+        default=None,
+        metadata={"help": "If set, sample this many frames per second instead (clamped to min/max_frames)."},
+    )
+    min_frames: int = field(default=4, metadata={"help": "Fewest frames per clip when sampling by fps."})
+    max_frames: int = field(default=32, metadata={"help": "Most frames per clip when sampling by fps."})
+    max_pixels: int = field(
+        default=448 * 448,
+        metadata={
+            "help": "Pixel budget per frame (width x height); frames are scaled in the decoder to fit."
+        },
+    )
+
+    def frames_for(self, info: VideoInfo) -> int:
+        """The number of frames to sample from a clip described by `info`."""
+        if self.fps is None:
+            count = self.num_frames
+        else:
+            count = min(self.max_frames, max(self.min_frames, round(info.duration * self.fps)))
+        return max(2, 2 * math.ceil(count / 2))
+
+
+def _normalise_split(split: str) -> str:
+    return SPLIT_ALIASES.get(split, split)
+
+
+def load_split(dataset: str, split: str) -> Dataset:
+    """One split of a prepared dataset (local folder, `save_to_disk` folder or Hub id), video undecoded."""
+    split = _normalise_split(split)
+    path = Path(dataset).expanduser()
+    if path.is_dir() and (path / "dataset_dict.json").is_file():
+        loaded = load_from_disk(str(path))
+        if split not in loaded:
+            raise ValueError(f"Dataset {dataset} has no split {split!r}; it has {sorted(loaded)}.")
+        data = loaded[split]
+    elif path.is_dir() and (path / "state.json").is_file():
+        data = load_from_disk(str(path))
+    elif path.exists() and not path.is_dir():
+        raise ValueError(f"Dataset {dataset} is a file; give a prepared dataset folder or a Hub id.")
+    elif not path.exists() and (dataset.startswith((".", "/", "~")) or dataset.count("/") > 1):
+        raise FileNotFoundError(f"Dataset folder not found: {dataset}")
+    else:
+        try:
+            data = load_dataset(str(path) if path.exists() else dataset, split=split)
+        except ValueError as err:
+            if "split" in str(err).lower():
+                raise ValueError(f"Dataset {dataset} has no split {split!r}: {err}") from err
+            raise
+    return check_columns(data, dataset).cast_column("video", Video(decode=False))
+
+
+def check_columns(data: Dataset | DatasetDict, name: str) -> Dataset | DatasetDict:
+    """Fail early, naming the dataset, if the columns training and evaluation need are missing."""
+    columns = data.column_names if isinstance(data, Dataset) else next(iter(data.values())).column_names
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise ValueError(
+            f"Dataset {name} lacks column(s) {missing} (has {columns}); prepare it with `shuttlesense prepare`."
+        )
+    if isinstance(data, Dataset) and len(data) == 0:
+        raise ValueError(f"Dataset {name} has an empty split.")
+    return data
+
+
+def row_info(row: dict[str, Any]) -> VideoInfo | None:
+    """The probe stored in a prepared row, so decoding can skip re-reading the clip's header."""
+    keys = ("num_frames", "fps", "width", "height")
+    if all(row.get(k) for k in keys):
+        return VideoInfo(int(row["num_frames"]), float(row["fps"]), int(row["width"]), int(row["height"]))
+    return None
+
+
+def load_clip(row: dict[str, Any], sampling: FrameSampling) -> DecodedClip:
+    """Decode the frames of one dataset row (video stored as bytes or as a path)."""
+    video = row["video"]
+    source = (video.get("bytes") or video.get("path")) if isinstance(video, dict) else video
+    if source is None:
+        raise ValueError(f"Row {row.get('id', '?')} has neither video bytes nor a path.")
+    info = row_info(row)
+    count = sampling.frames_for(info) if info else sampling.num_frames
+    return decode_frames(source, num_frames=count, max_pixels=sampling.max_pixels, info=info)

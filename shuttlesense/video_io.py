@@ -1,0 +1,131 @@
+"""Probe and decode clips with decord, from a path or from the bytes a dataset row embeds.
+
+We decode frames ourselves instead of handing paths to transformers: its path loader needs
+torchcodec + FFmpeg shared libraries that a fresh machine lacks. Scaling happens inside the
+decoder (decord's `width`/`height`), which is what makes this loader faster than decoding at
+full resolution and resizing afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+VideoSource = str | Path | bytes | bytearray
+
+
+class VideoDecodeError(ValueError):
+    """A clip cannot be read: corrupt, truncated, not a video, or without frames."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What `probe_video` learns about a clip."""
+
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps if self.fps > 0 else 0.0
+
+
+def _describe(source: VideoSource) -> str:
+    return f"{len(source)} bytes of video" if isinstance(source, bytes | bytearray) else str(source)
+
+
+def _reader(source: VideoSource, width: int = -1, height: int = -1):
+    import decord
+
+    if isinstance(source, bytes | bytearray):
+        handle = io.BytesIO(bytes(source))
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"Video file not found: {path}")
+        handle = str(path)
+    try:
+        return decord.VideoReader(handle, ctx=decord.cpu(0), width=width, height=height, num_threads=1)
+    except Exception as err:  # decord raises its own DECORDError (a RuntimeError) or others
+        raise VideoDecodeError(f"Cannot read video {_describe(source)}: {err}".strip()) from err
+
+
+def probe_video(source: VideoSource) -> VideoInfo:
+    """Frame count, fps and size of a clip; raises `VideoDecodeError` if it has no readable frame."""
+    reader = _reader(source)
+    num_frames = len(reader)
+    if num_frames == 0:
+        raise VideoDecodeError(f"Video {_describe(source)} has no frames.")
+    height, width = reader[0].shape[:2]
+    return VideoInfo(num_frames, float(reader.get_avg_fps()), int(width), int(height))
+
+
+def sample_indices(num_frames_in_clip: int, num_samples: int) -> list[int]:
+    """`num_samples` frame indices spread uniformly over the clip (repeats for 1-2 frame clips)."""
+    if num_frames_in_clip <= 0:
+        raise ValueError("A clip needs at least one frame.")
+    if num_samples <= 0:
+        raise ValueError("num_samples must be positive.")
+    if num_samples == 1:
+        return [num_frames_in_clip // 2]
+    positions = np.linspace(0, num_frames_in_clip - 1, num_samples)
+    return [int(i) for i in np.round(positions)]
+
+
+def fit_to_pixel_budget(width: int, height: int, max_pixels: int, multiple: int = 28) -> tuple[int, int]:
+    """The clip's size rounded to sides that are multiples of `multiple`, scaled down to fit `max_pixels`.
+
+    The same rule as Qwen-VL's `smart_resize` (`multiple` = patch size x spatial merge = 28 for
+    every Qwen-VL), so the processor does not have to resize the frames again.
+    """
+    new_w = max(multiple, round(width / multiple) * multiple)
+    new_h = max(multiple, round(height / multiple) * multiple)
+    if new_w * new_h > max_pixels:
+        beta = math.sqrt(width * height / max_pixels)
+        new_w = max(multiple, math.floor(width / beta / multiple) * multiple)
+        new_h = max(multiple, math.floor(height / beta / multiple) * multiple)
+    return new_w, new_h
+
+
+@dataclass(frozen=True)
+class DecodedClip:
+    """Sampled frames plus what Qwen3-VL's processor wants to know about them (fps, indices)."""
+
+    frames: np.ndarray  # (T, H, W, 3) uint8
+    indices: list[int]
+    fps: float
+    total_frames: int
+
+
+def decode_frames(
+    source: VideoSource,
+    num_frames: int = 16,
+    max_pixels: int | None = 448 * 448,
+    size_multiple: int = 28,
+    info: VideoInfo | None = None,
+) -> DecodedClip:
+    """Decode `num_frames` uniformly sampled RGB frames, scaled in the decoder to fit `max_pixels`.
+
+    Pass `info` (e.g. from the dataset's probe columns) to skip the extra container open that
+    reads the clip's size.
+    """
+    info = info or probe_video(source)
+    width = height = -1
+    if max_pixels is not None:
+        width, height = fit_to_pixel_budget(info.width, info.height, max_pixels, size_multiple)
+    reader = _reader(source, width, height)
+    available = len(reader)
+    if available == 0:
+        raise VideoDecodeError(f"Video {_describe(source)} has no frames.")
+    indices = sample_indices(available, num_frames)
+    try:
+        frames = reader.get_batch(indices).asnumpy()
+    except Exception as err:
+        raise VideoDecodeError(f"Cannot decode frames of {_describe(source)}: {err}") from err
+    return DecodedClip(frames, indices, info.fps, available)

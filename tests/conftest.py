@@ -1,0 +1,69 @@
+"""Shared, session-scoped test assets: tiny random models and synthetic clips, cached on disk.
+
+Assets live in pytest's cache folder under a key that includes a hash of the code that makes
+them, so a change to the generator rebuilds them and an unchanged one is reused across runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import shuttlesense
+
+
+def _source_hash(*objects: object) -> str:
+    digest = hashlib.sha256()
+    for obj in objects:
+        digest.update(inspect.getsource(obj).encode())
+    return digest.hexdigest()[:12]
+
+
+def cached_asset(config: pytest.Config, name: str, code: tuple, build: Callable[[Path], object]) -> Path:
+    """Build `name` once into pytest's cache (keyed by the source of `code`) and return its folder."""
+    base = Path(config.cache.mkdir("shuttlesense-assets"))
+    target = base / f"{name}-{_source_hash(*code)}"
+    if not (target / ".complete").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        build(target)
+        (target / ".complete").touch()
+    return target
+
+
+@pytest.fixture(scope="session")
+def synthetic_source(pytestconfig: pytest.Config) -> Path:
+    """A small synthetic VideoBadminton tree (3 clips per class, 4 sessions, split files). Read-only."""
+    from shuttlesense import synth
+
+    def build(target: Path) -> None:
+        synth.write_synthetic_dataset(
+            target, clips_per_class=3, width=112, height=84, fps=30, seed=0, num_sessions=4, progress=False
+        )
+
+    return cached_asset(pytestconfig, "synthetic-source", (synth, shuttlesense.labels), build)
+
+
+@pytest.fixture(scope="session")
+def prepared_dataset(pytestconfig: pytest.Config, synthetic_source: Path) -> Path:
+    """`synthetic_source` prepared with the session split. Read-only."""
+    from shuttlesense import prepare
+
+    def build(target: Path) -> None:
+        args = prepare.PrepareArguments(source=str(synthetic_source), output=str(target), progress=False)
+        prepare.prepare_dataset(args)
+
+    code = (prepare, shuttlesense.scan, shuttlesense.splits, shuttlesense.dataset_card)
+    return cached_asset(pytestconfig, "prepared-session", code, build)
+
+
+@pytest.fixture
+def source_copy(tmp_path: Path, synthetic_source: Path) -> Path:
+    """A writable copy of the synthetic tree, for tests that add bad files to it."""
+    target = tmp_path / "source"
+    shutil.copytree(synthetic_source, target, ignore=shutil.ignore_patterns(".complete"))
+    return target
