@@ -67,3 +67,16 @@ def source_copy(tmp_path: Path, synthetic_source: Path) -> Path:
     target = tmp_path / "source"
     shutil.copytree(synthetic_source, target, ignore=shutil.ignore_patterns(".complete"))
     return target
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dirs(pytestconfig: pytest.Config) -> dict[str, Path]:
+    """One saved tiny random model per Qwen-VL family (qwen2_vl, qwen2_5_vl, qwen3_vl). Read-only."""
+    from shuttlesense import tiny_models, tiny_tokenizer
+
+    def build(target: Path) -> None:
+        for family in tiny_models.FAMILIES:
+            tiny_models.build_tiny_model(family, target / family)
+
+    root = cached_asset(pytestconfig, "tiny-models", (tiny_models, tiny_tokenizer), build)
+    return {family: root / family for family in tiny_models.FAMILIES}

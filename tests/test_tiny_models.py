@@ -32,17 +32,11 @@ LABEL_TEXTS = [*CLASS_NAMES_EN, *CLASS_NAMES_ZH, *PROMPTS.values()]
 
 
 @pytest.fixture(scope="session")
-def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One saved tiny model per family, built once per session (about 0.1 s each)."""
-    return {family: build_tiny_model(family, tmp_path_factory.mktemp(family)) for family in FAMILIES}
-
-
-@pytest.fixture(scope="session")
-def loaded(tiny_dirs: dict[str, Path]) -> dict[str, tuple]:
+def loaded(tiny_model_dirs: dict[str, Path]) -> dict[str, tuple]:
     """(model, processor) per family, reloaded through the Auto classes like a Hub checkpoint."""
     return {
         family: (AutoModelForImageTextToText.from_pretrained(path), AutoProcessor.from_pretrained(path))
-        for family, path in tiny_dirs.items()
+        for family, path in tiny_model_dirs.items()
     }
 
 
@@ -95,7 +89,7 @@ def test_qwen3_vl_uses_the_given_fps_for_timestamps(loaded) -> None:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_config_matches_tokenizer(tiny_dirs, loaded, family: str) -> None:
+def test_config_matches_tokenizer(tiny_model_dirs, loaded, family: str) -> None:
     model, processor = loaded[family]
     tokenizer, config = processor.tokenizer, model.config
     ids = tokenizer.convert_tokens_to_ids
@@ -110,12 +104,12 @@ def test_config_matches_tokenizer(tiny_dirs, loaded, family: str) -> None:
     head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
     assert sum(text.rope_parameters["mrope_section"]) == head_dim // 2
     assert getattr(config, MARKER) is True
-    assert "RANDOM" in (tiny_dirs[family] / "README.md").read_text(encoding="utf-8")
+    assert "RANDOM" in (tiny_model_dirs[family] / "README.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_labels_round_trip_without_unknown_tokens(tiny_dirs, family: str) -> None:
-    tokenizer = AutoTokenizer.from_pretrained(tiny_dirs[family])
+def test_labels_round_trip_without_unknown_tokens(tiny_model_dirs, family: str) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dirs[family])
     special_ids = set(tokenizer.all_special_ids)
     vocab_ids = set(tokenizer.get_vocab().values())
     for text in LABEL_TEXTS:
@@ -135,9 +129,9 @@ def test_special_tokens_are_single_tokens() -> None:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_chat_template_renders_like_qwen2_5_vl(tiny_dirs, loaded, family: str) -> None:
+def test_chat_template_renders_like_qwen2_5_vl(tiny_model_dirs, loaded, family: str) -> None:
     _, processor = loaded[family]
-    tokenizer = AutoTokenizer.from_pretrained(tiny_dirs[family])
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dirs[family])
     system = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
     video_turn = f"<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>{PROMPT_ZH}<|im_end|>\n"
     rendered = processor.apply_chat_template(_video_messages(), tokenize=False, add_generation_prompt=True)

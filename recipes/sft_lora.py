@@ -1,0 +1,54 @@
+"""LoRA fine-tuning of a Qwen-VL model on VideoBadminton clips (TRL SFTTrainer + PEFT).
+
+    accelerate launch --config_file accelerate_configs/zero2.yaml recipes/sft_lora.py \
+        --config recipes/qwen2_5_vl_3b/sft_lora.yaml [--learning_rate 5e-5 ...]
+
+A YAML recipe sets the options, command-line flags override it; `--help` lists them all.
+Interrupted runs resume from the last checkpoint in output_dir.
+"""
+
+from __future__ import annotations
+
+import json
+
+from transformers import set_seed
+from trl import SFTConfig, TrlParser
+
+from shuttlesense.model_utils import get_datasets, get_last_checkpoint, get_model, get_processor
+from shuttlesense.train_config import VideoModelConfig, VideoScriptArguments
+from shuttlesense.training import build_trainer, default_to_gloo_on_cpu, finish_run, logger, setup_logging
+
+
+def main(script_args: VideoScriptArguments, training_args: SFTConfig, model_args: VideoModelConfig) -> None:
+    set_seed(training_args.seed)
+    setup_logging(training_args)
+    last_checkpoint = training_args.resume_from_checkpoint or get_last_checkpoint(training_args.output_dir)
+
+    train_dataset, eval_dataset = get_datasets(script_args, with_eval=training_args.eval_strategy != "no")
+    logger.info(
+        "Data: %d train clips, %s eval clips", len(train_dataset), len(eval_dataset) if eval_dataset else 0
+    )
+    processor = get_processor(model_args)
+    model = get_model(model_args)
+    trainer = build_trainer(
+        model, processor, train_dataset, eval_dataset, script_args, training_args, model_args
+    )
+
+    train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+    trainer.save_model(training_args.output_dir)
+
+    metrics = {}
+    if eval_dataset is not None:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+        logger.info("Eval metrics: %s", json.dumps(metrics))
+    finish_run(trainer, processor, script_args, training_args, model_args, metrics)
+
+
+if __name__ == "__main__":
+    parser = default_to_gloo_on_cpu(TrlParser((VideoScriptArguments, SFTConfig, VideoModelConfig)))
+    main(*parser.parse_args_and_config())

@@ -1,0 +1,132 @@
+"""Every recipe parses, and the tiny recipe really trains: under `accelerate launch` + DeepSpeed ZeRO-2."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from peft import PeftModel
+from transformers import AutoModelForImageTextToText
+from trl import SFTConfig, TrlParser
+
+from shuttlesense.train_config import VideoModelConfig, VideoScriptArguments
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = sorted(REPO.glob("recipes/*/sft_lora.yaml"))
+CPU_OVERRIDES = ["--use_cpu", "true", "--bf16", "false", "--fp16", "false"]  # GPU recipes on a CPU machine
+
+
+def _parser() -> TrlParser:
+    return TrlParser((VideoScriptArguments, SFTConfig, VideoModelConfig))
+
+
+def test_recipes_exist_for_every_family():
+    names = {p.parent.name for p in RECIPES}
+    assert {
+        "tiny",
+        "qwen2_5_vl_3b",
+        "qwen2_5_vl_7b",
+        "qwen2_vl_2b",
+        "qwen3_vl_2b",
+        "qwen3_vl_4b",
+        "qwen3_vl_8b",
+    } <= names
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.parent.name)
+def test_every_recipe_parses(recipe: Path, tmp_path: Path):
+    script, training, model = _parser().parse_args_and_config(
+        ["--config", str(recipe), "--output_dir", str(tmp_path), *CPU_OVERRIDES]
+    )
+    raw = yaml.safe_load(recipe.read_text())
+    assert model.model_name_or_path == raw["model_name_or_path"]
+    assert script.dataset_name == raw["dataset_name"]
+    assert training.gradient_checkpointing is True
+    assert isinstance(raw.get("fp16"), bool) and isinstance(raw.get("bf16"), bool)
+    assert recipe.read_text().startswith("#") and "Hardware:" in recipe.read_text()
+
+
+def test_unknown_recipe_key_is_refused(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model_name_or_path: x\nlora_rank: 8\n")
+    with pytest.raises(ValueError, match="lora_rank"):
+        _parser().parse_args_and_config(["--config", str(bad), "--output_dir", str(tmp_path), *CPU_OVERRIDES])
+
+
+def _run_args(model_dir: Path, dataset: Path, output_dir: Path, *extra: str) -> list[str]:
+    return [
+        str(REPO / "recipes" / "sft_lora.py"),
+        "--config", str(REPO / "recipes" / "tiny" / "sft_lora.yaml"),
+        "--model_name_or_path", str(model_dir),
+        "--dataset_name", str(dataset),
+        "--output_dir", str(output_dir),
+        *extra,
+    ]  # fmt: skip
+
+
+def _run(command: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result
+
+
+@pytest.mark.slow
+def test_accelerate_launch_deepspeed_zero2_two_processes(
+    tmp_path: Path, tiny_model_dirs, prepared_dataset: Path
+):
+    if shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("accelerate CLI not installed")
+    pytest.importorskip("deepspeed")
+    base = tiny_model_dirs["qwen2_5_vl"]
+    output = tmp_path / "run"
+    accelerate = str(Path(sys.executable).parent / "accelerate")
+    command = [accelerate, "launch", "--config_file", str(REPO / "accelerate_configs" / "zero2.yaml"),
+               "--num_processes", "2", "--main_process_port", "29517"]  # fmt: skip
+    command += _run_args(
+        base, prepared_dataset, output, "--max_steps", "6", "--eval_steps", "3", "--save_steps", "3"
+    )
+    result = _run(command, env={"DS_ACCELERATOR": "cpu"})
+    assert "Trainable parameters" in result.stdout + result.stderr
+
+    for name in (
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "training_config.json",
+        "README.md",
+        "eval_results.json",
+    ):
+        assert (output / name).is_file(), name
+    assert json.loads((output / "training_config.json").read_text())["model"]["lora_r"] == 16
+    assert "eval_accuracy" in json.loads((output / "eval_results.json").read_text())
+    card = (output / "README.md").read_text()
+    assert "PeftModel.from_pretrained" in card and "randomly initialised" in card
+    state = json.loads((output / "trainer_state.json").read_text())
+    assert state["global_step"] == 6
+
+    model = AutoModelForImageTextToText.from_pretrained(base)
+    ids = torch.arange(20).unsqueeze(0)
+    before = model(input_ids=ids).logits
+    adapted = PeftModel.from_pretrained(model, output)
+    after = adapted(input_ids=ids).logits
+    assert not torch.allclose(before, after), "the adapter must change the model's outputs"
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_from_last_checkpoint(
+    tmp_path: Path, tiny_model_dirs, prepared_dataset: Path
+):
+    base = tiny_model_dirs["qwen2_vl"]
+    output = tmp_path / "run"
+    common = ["--eval_strategy", "no", "--save_steps", "2"]
+    _run([sys.executable, *_run_args(base, prepared_dataset, output, "--max_steps", "4", *common)])
+    assert (output / "checkpoint-4").is_dir()
+    result = _run([sys.executable, *_run_args(base, prepared_dataset, output, "--max_steps", "6", *common)])
+    assert f"Resuming from {output / 'checkpoint-4'}" in result.stdout + result.stderr
+    assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 6
