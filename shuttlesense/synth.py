@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import re
 import shutil
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from shuttlesense.labels import FOLDER_NAMES, NUM_CLASSES, by_id
+from shuttlesense.scan import parse_clip_name
 from shuttlesense.synth_scene import (
     CONTACT_DX,
     HITTER,
@@ -43,11 +43,6 @@ logger = logging.getLogger(__name__)
 
 DATASET_DIRNAME = "VideoBadminton_Dataset"
 SPLITS = {"train": 0.70, "val": 0.15, "test": 0.15}
-# The real clip-name pattern (a few real clips have side "BB"); synthetic clips use A or B.
-CLIP_NAME_RE = re.compile(
-    r"^(?P<session>\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2})_dataset_set(?P<set>\d+)_(?P<shot>\d{3})"
-    r"_(?P<start>\d{6})_(?P<end>\d{6})_(?P<side>A|B|BB)_(?P<class_id>\d{2})\.mp4$"
-)
 MIN_FRAMES, MAX_FRAMES = 16, 90  # >= 16 so 8- and 16-frame samplers never repeat a frame
 JITTER = 0.03  # positional jitter, fraction of the frame
 MAX_SHOTS_PER_SET = 300  # shot indices grow by 1-3 per clip and must stay below 1000
@@ -353,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=args.progress, num_workers=args.num_workers,
     )  # fmt: skip
     clips = sorted(root.glob("*/*.mp4"))
-    sessions = {CLIP_NAME_RE.match(p.name)["session"] for p in clips}
+    sessions = {parse_clip_name(p.name).session for p in clips}
     logger.info(
         "Done: %d clips, %d classes, %d sessions, %dx%d at %g fps in %s",
         len(clips), len({p.parent.name for p in clips}), len(sessions), args.width, args.height, args.fps, root,

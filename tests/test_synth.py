@@ -15,12 +15,13 @@ import pytest
 
 from shuttlesense import synth
 from shuttlesense.labels import CLASS_NAMES_EN, CLASS_NAMES_ZH, FOLDER_NAMES, NUM_CLASSES
-from shuttlesense.synth import CLIP_NAME_RE, render_stroke_frames, write_synthetic_dataset
+from shuttlesense.scan import parse_clip_name
+from shuttlesense.synth import render_stroke_frames, write_synthetic_dataset
 from shuttlesense.synth_rally import write_synthetic_rally
 from shuttlesense.video_writer import write_video
 
 WIDTH, HEIGHT = 64, 48
-# Written independently of synth.CLIP_NAME_RE, from the real example name in the design notes.
+# Written independently of scan.CLIP_NAME_RE, from the real example name in the design notes.
 REAL_NAME = re.compile(
     r"^\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_dataset_set\d+_\d{3}_\d{6}_\d{6}_(A|B|BB)_\d\d\.mp4$"
 )
@@ -45,10 +46,10 @@ def dataset(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_real_name_pattern_matches_the_documented_example():
     example = "2022-08-30_18-00-09_dataset_set1_022_002091_002108_A_14.mp4"
-    match = CLIP_NAME_RE.match(example)
-    assert REAL_NAME.match(example) and match
-    assert match["session"] == "2022-08-30_18-00-09" and match["set"] == "1" and match["shot"] == "022"
-    assert (match["start"], match["end"], match["side"], match["class_id"]) == ("002091", "002108", "A", "14")
+    meta = parse_clip_name(example)
+    assert REAL_NAME.match(example) and meta
+    assert (meta.session, meta.set, meta.shot) == ("2022-08-30_18-00-09", 1, 22)
+    assert (meta.start_frame, meta.end_frame, meta.side, meta.class_id) == (2091, 2108, "A", 14)
 
 
 def test_layout_names_and_frame_counts(dataset):
@@ -62,13 +63,13 @@ def test_layout_names_and_frame_counts(dataset):
     for clip in clips:
         match = REAL_NAME.match(clip.name)
         assert match, clip.name
-        fields = CLIP_NAME_RE.match(clip.name)
-        assert int(fields["class_id"]) == int(clip.parent.name[:2]), clip
+        fields = parse_clip_name(clip.name)
+        assert fields.class_id == int(clip.parent.name[:2]), clip
         reader = decord.VideoReader(str(clip))
-        assert len(reader) == int(fields["end"]) - int(fields["start"]) + 1, clip.name
+        assert len(reader) == fields.end_frame - fields.start_frame + 1, clip.name
         assert reader[0].shape == (HEIGHT, WIDTH, 3)
         assert synth.MIN_FRAMES <= len(reader) <= synth.MAX_FRAMES
-        classes_by_session.setdefault(fields["session"], set()).add(int(fields["class_id"]))
+        classes_by_session.setdefault(fields.session, set()).add(fields.class_id)
     assert len(classes_by_session) == 3
     assert all(len(classes) >= 3 for classes in classes_by_session.values())
 
