@@ -11,6 +11,7 @@ stop, nothing about the prompt or the video tokens.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +66,9 @@ class VideoSFTCollator:
     sampling: FrameSampling
     language: str = "zh"
     max_length: int | None = None
+    cache_size: int = 0  # decoded clips kept in memory, by clip id (0: decode every time)
     _targets: dict[int, _Target] = field(default_factory=dict, init=False, repr=False)
+    _clips: OrderedDict[str, DecodedClip] = field(default_factory=OrderedDict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         prompt(self.language)  # fail at construction on an unknown language, not in the first step
@@ -90,14 +93,23 @@ class VideoSFTCollator:
         return dict(batch)
 
     def _decode(self, row: dict[str, Any]) -> DecodedClip:
-        """Decode one clip; a corrupt one stops training with its id (prepare should have dropped it)."""
+        """Decode one clip (or reuse it from the LRU cache); a corrupt one stops training with its id."""
+        key = clip_id(row)
+        if key in self._clips:
+            self._clips.move_to_end(key)
+            return self._clips[key]
         try:
-            return load_clip(row, self.sampling)
+            clip = load_clip(row, self.sampling)
         except (ValueError, OSError) as err:
             raise VideoDecodeError(
-                f"Training clip {clip_id(row)!r} cannot be decoded: {err}. Prepared datasets hold only "
+                f"Training clip {key!r} cannot be decoded: {err}. Prepared datasets hold only "
                 "readable clips; re-run `shuttlesense prepare` or remove this clip from the dataset."
             ) from err
+        if self.cache_size > 0:
+            self._clips[key] = clip
+            if len(self._clips) > self.cache_size:
+                self._clips.popitem(last=False)
+        return clip
 
     def _target(self, label: int) -> _Target:
         """Rendered text and answer tokens of class `label`, computed once per class."""

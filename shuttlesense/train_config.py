@@ -36,6 +36,13 @@ class VideoScriptArguments(FrameSampling, ScriptArguments):
             "choices": list(labels.LANGUAGES),
         },
     )
+    clip_cache_size: int = field(
+        default=0,
+        metadata={
+            "help": "Keep this many decoded clips in memory (per data-loader worker) instead of decoding them "
+            "every epoch. Worth it for small datasets and CPU runs; 0 turns it off."
+        },
+    )
     max_train_samples: int | None = field(
         default=None, metadata={"help": "Use only the first N training clips (quick runs, smoke tests)."}
     )

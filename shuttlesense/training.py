@@ -75,7 +75,11 @@ def build_trainer(
 ) -> SFTTrainer:
     """SFTTrainer with our collator, LoRA config and classification accuracy on the eval split."""
     collator = VideoSFTCollator(
-        processor, sampling=script_args, language=script_args.language, max_length=training_args.max_length
+        processor,
+        sampling=script_args,
+        language=script_args.language,
+        max_length=training_args.max_length,
+        cache_size=script_args.clip_cache_size,
     )
     trainer = SFTTrainer(
         model=model,
