@@ -75,9 +75,11 @@ def load_split(dataset: str, split: str) -> Dataset:
         try:
             data = load_dataset(str(path) if path.exists() else dataset, split=split)
         except ValueError as err:
+            if "corresponds to no data" in str(err):
+                raise ValueError(f"Dataset {dataset} has an empty split {split!r}.") from err
             if "split" in str(err).lower():
                 raise ValueError(f"Dataset {dataset} has no split {split!r}: {err}") from err
-            raise
+            raise ValueError(f"Cannot load split {split!r} of dataset {dataset}: {err}") from err
     return check_columns(data, dataset).cast_column("video", Video(decode=False))
 
 

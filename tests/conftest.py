@@ -58,7 +58,7 @@ def prepared_dataset(pytestconfig: pytest.Config, synthetic_source: Path) -> Pat
         prepare.prepare_dataset(args)
 
     code = (prepare, shuttlesense.scan, shuttlesense.splits, shuttlesense.dataset_card)
-    return cached_asset(pytestconfig, "prepared-session", code, build)
+    return cached_asset(pytestconfig, f"prepared-session-from-{synthetic_source.name}", code, build)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from peft import get_peft_model
 from transformers import AutoModelForImageTextToText, LlamaConfig
 
 from shuttlesense.model_utils import check_model_type, get_datasets, get_peft_config
+from shuttlesense.prepare import FEATURES
 from shuttlesense.train_config import VideoModelConfig, VideoScriptArguments
 
 
@@ -55,6 +56,10 @@ def test_dataset_errors_are_clear(tmp_path: Path, prepared_dataset: Path):
         get_datasets(VideoScriptArguments(dataset_name=str(prepared_dataset), dataset_test_split="nosuch"))
     from datasets import Dataset
 
+    empty = Dataset.from_dict({name: [] for name in FEATURES}, features=FEATURES)
+    empty.to_parquet(str(tmp_path / "empty" / "data" / "train-00000-of-00001.parquet"))
+    with pytest.raises(ValueError, match="empty split 'train'"):
+        get_datasets(VideoScriptArguments(dataset_name=str(tmp_path / "empty")), with_eval=False)
     Dataset.from_dict({"text": ["a"]}).save_to_disk(str(tmp_path / "wrong"))
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['video', 'label'\]"):
         get_datasets(VideoScriptArguments(dataset_name=str(tmp_path / "wrong")), with_eval=False)

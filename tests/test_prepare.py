@@ -7,7 +7,7 @@ from datasets import Video, load_dataset
 
 from shuttlesense import cli, labels
 from shuttlesense.export import export_sharegpt
-from shuttlesense.prepare import PrepareArguments, prepare_dataset
+from shuttlesense.prepare import PrepareArguments, prepare_dataset, push_dataset_folder
 
 INNER = Path("VideoBadminton_Dataset/VideoBadminton_Dataset")
 
@@ -141,3 +141,33 @@ def test_cli_prepare_reports_errors_without_traceback(tmp_path: Path, capsys):
     assert cli.main(["prepare", "--source", str(tmp_path / "missing"), "--output", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
+
+
+def test_parallel_probing_gives_the_same_stats(
+    tmp_path: Path, synthetic_source: Path, prepared_dataset: Path
+):
+    stats = _prepare(synthetic_source, tmp_path / "parallel", num_proc=2)
+    assert stats == json.loads((prepared_dataset / "dataset_stats.json").read_text())
+
+
+def test_push_to_hub_uploads_exactly_the_prepared_folder(monkeypatch, prepared_dataset: Path):
+    calls = []
+
+    class RecordingApi:
+        def create_repo(self, repo_id, **kwargs):
+            calls.append(("create_repo", repo_id, kwargs))
+            return f"https://hub.example/datasets/{repo_id}"
+
+        def upload_folder(self, **kwargs):
+            calls.append(("upload_folder", kwargs))
+
+    monkeypatch.setattr("huggingface_hub.HfApi", RecordingApi)
+    url = push_dataset_folder(prepared_dataset, "someone/videobadminton", private=True)
+    assert url.endswith("someone/videobadminton")
+    assert calls[0] == (
+        "create_repo",
+        "someone/videobadminton",
+        {"repo_type": "dataset", "private": True, "exist_ok": True},
+    )
+    upload = calls[1][1]
+    assert upload["folder_path"] == str(prepared_dataset) and upload["repo_type"] == "dataset"

@@ -127,6 +127,19 @@ def test_interrupted_run_resumes_from_last_checkpoint(
     common = ["--eval_strategy", "no", "--save_steps", "2"]
     _run([sys.executable, *_run_args(base, prepared_dataset, output, "--max_steps", "4", *common)])
     assert (output / "checkpoint-4").is_dir()
-    result = _run([sys.executable, *_run_args(base, prepared_dataset, output, "--max_steps", "6", *common)])
+    result = _run(
+        [
+            sys.executable,
+            *_run_args(base, prepared_dataset, output, "--max_steps", "6", "--merge", "true", *common),
+        ]
+    )
     assert f"Resuming from {output / 'checkpoint-4'}" in result.stdout + result.stderr
     assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 6
+
+    # --merge: the merged model alone gives the same outputs as base + adapter
+    ids = torch.arange(20).unsqueeze(0)
+    adapted = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(base), output)
+    merged = AutoModelForImageTextToText.from_pretrained(output / "merged")
+    torch.testing.assert_close(
+        merged(input_ids=ids).logits, adapted(input_ids=ids).logits, atol=1e-4, rtol=1e-4
+    )
