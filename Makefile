@@ -35,19 +35,8 @@ format: install  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# The paths recipes/tiny/sft_lora.yaml reads.
-DEMO_DIR := outputs/tiny
-
-demo: install  ## the main job on the embedded default: synthetic clips -> dataset -> LoRA on a tiny model (CPU)
-	$(BIN)/shuttlesense tiny-model --family qwen2_5_vl --output $(DEMO_DIR)/qwen2_5_vl --overwrite
-	$(BIN)/shuttlesense synth --output $(DEMO_DIR)/source --clips-per-class 12 --width 112 --height 84 --overwrite
-	$(BIN)/shuttlesense prepare --source $(DEMO_DIR)/source --output $(DEMO_DIR)/dataset --split stratified --overwrite
-	rm -rf $(DEMO_DIR)/sft-lora
-	DS_ACCELERATOR=cpu $(BIN)/accelerate launch --config_file accelerate_configs/zero2.yaml --num_processes 2 \
-		recipes/sft_lora.py --config recipes/tiny/sft_lora.yaml
-	@echo "Demo outputs under $(DEMO_DIR)/: source/ (clips), dataset/ (parquet + README.md card + dataset_stats.json),"
-	@echo "sft-lora/ (LoRA adapter, README.md model card, training_config.json, eval_results.json)."
-	@echo "The base model is tiny and RANDOM: the adapter is a pipeline check, not a stroke recogniser."
+demo: install  ## the main job on the embedded default: synthetic clips -> dataset -> LoRA -> evaluation (CPU)
+	$(BIN)/shuttlesense demo --output outputs/demo
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

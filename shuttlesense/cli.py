@@ -25,9 +25,25 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "shuttlesense.prepare",
         "turn the VideoBadminton folders into a Hub-ready datasets folder (parquet + card + stats)",
     ),
+    "demo": (
+        "shuttlesense.demo",
+        "run the whole workflow offline on CPU: synthetic clips, tiny model, LoRA training, evaluation",
+    ),
     "synth": (
         "shuttlesense.synth",
         "write synthetic stroke clips in the VideoBadminton layout, or a synthetic rally with hit times",
+    ),
+    "evaluate": (
+        "shuttlesense.evaluation",
+        "score a model on a dataset split: metrics.json, figures, report.md",
+    ),
+    "predict": (
+        "shuttlesense.predict",
+        "recognise the stroke in a clip or a folder of clips (table or JSON lines)",
+    ),
+    "merge": (
+        "shuttlesense.merge",
+        "merge a LoRA adapter into its base model and save a standalone model",
     ),
 }
 

@@ -1,0 +1,29 @@
+"""The demo really learns from the pixels: far above chance, and back to chance without them."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shuttlesense.demo import CHANCE
+
+
+@pytest.mark.slow
+def test_demo_learns_and_controls_fall_to_chance(tmp_path: Path):
+    pytest.importorskip("deepspeed")
+    out = tmp_path / "demo"
+    command = [str(Path(sys.executable).parent / "shuttlesense"), "demo", "--output", str(out),
+               "--clips-per-class", "24", "--steps", "800"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+
+    summary = json.loads((out / "demo_summary.json").read_text())
+    assert summary["test_accuracy"] >= 0.6, summary  # chance is 1/18 = 5.6 %
+    assert summary["control_accuracy"]["blanked"] <= CHANCE + 0.1, summary
+    assert summary["control_accuracy"]["mixed"] <= CHANCE + 0.15, summary
+    for name in ("metrics.json", "predictions.jsonl", "confusion_matrix.png", "report.md"):
+        assert (out / "evaluation" / name).is_file(), name
+    assert (out / "sft-lora" / "adapter_model.safetensors").is_file()
+    assert "test accuracy" in result.stdout and str(out / "evaluation") in result.stdout
