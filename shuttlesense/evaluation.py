@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from shuttlesense import labels
 from shuttlesense.data import load_split
 from shuttlesense.metrics import classification_metrics
+from shuttlesense.recognizer_args import RecognizerArguments
 from shuttlesense.report import (
     plot_confusion_matrix,
     plot_per_class_accuracy,
@@ -51,11 +52,10 @@ class ActionRecognizer(Protocol):
     def recognize_action(self, video: Any) -> dict[str, Any]: ...
 
 
-@dataclass
-class EvaluateArguments:
+@dataclass(kw_only=True)
+class EvaluateArguments(RecognizerArguments):
     """Options of `shuttlesense evaluate`."""
 
-    model_path: str = field(metadata={"help": "Adapter folder, full model folder or Hub id to evaluate."})
     dataset: str = field(
         metadata={
             "help": "Prepared dataset: a `shuttlesense prepare` folder, a save_to_disk folder or a Hub id."
@@ -65,29 +65,6 @@ class EvaluateArguments:
         metadata={"help": "Folder for metrics.json, predictions.jsonl, the two PNG figures and report.md."}
     )
     split: str = field(default="test", metadata={"help": "Split to evaluate (test, validation or train)."})
-    base_model: str | None = field(
-        default=None,
-        metadata={"help": "Base model for an adapter, if not the one named in its adapter_config.json."},
-    )
-    language: str = field(
-        default="zh",
-        metadata={
-            "help": "Prompt and answer language the model was trained with.",
-            "choices": list(labels.LANGUAGES),
-        },
-    )
-    num_frames: int = field(default=16, metadata={"help": "Frames sampled uniformly from each clip."})
-    max_pixels: int = field(
-        default=448 * 448,
-        metadata={"help": "Pixel budget per frame (width x height), applied in the decoder."},
-    )
-    device: str | None = field(
-        default=None, metadata={"help": "Device (cuda, cuda:1, cpu); default: best available."}
-    )
-    dtype: str | None = field(
-        default=None,
-        metadata={"help": "Model dtype (bfloat16, float16, float32); default: the recognizer's choice."},
-    )
     limit: int | None = field(
         default=None, metadata={"help": "Evaluate only the first N clips of the split (quick checks)."}
     )
@@ -277,17 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_dataclass_args(EvaluateArguments, argv, prog="evaluate", description=__doc__)
     prepare_output_dir(args.output_dir, args.overwrite)  # fail before the model loads
-    from shuttlesense.recognizer import QwenVLActionRecognizer
-
-    recognizer = QwenVLActionRecognizer(
-        args.model_path,
-        base_model=args.base_model,
-        device=args.device,
-        dtype=args.dtype,
-        language=args.language,
-        num_frames=args.num_frames,
-        max_pixels=args.max_pixels,
-    )
+    recognizer = args.build_recognizer()
     metrics = evaluate_model(
         recognizer,
         args.dataset,

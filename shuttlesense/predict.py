@@ -19,7 +19,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from shuttlesense import labels
+from shuttlesense.recognizer_args import RecognizerArguments
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +28,10 @@ VIDEO_EXTENSIONS = frozenset(
 )
 
 
-@dataclass
-class PredictArguments:
+@dataclass(kw_only=True)
+class PredictArguments(RecognizerArguments):
     """Options of `shuttlesense predict`."""
 
-    model_path: str = field(metadata={"help": "Adapter folder, full (merged) model folder or Hub id."})
     video: str | None = field(default=None, metadata={"help": "One video file to classify."})
     video_dir: str | None = field(
         default=None, metadata={"help": "Folder of videos to classify (non-video files are skipped)."}
@@ -44,22 +43,6 @@ class PredictArguments:
         default=False, metadata={"help": "Print one JSON object per clip (JSON lines) instead of a table."}
     )
     top_k: int = field(default=3, metadata={"help": "How many most likely classes to show per clip."})
-    base_model: str | None = field(
-        default=None,
-        metadata={"help": "Base model for an adapter, if not the one named in its adapter_config.json."},
-    )
-    language: str = field(
-        default="zh",
-        metadata={
-            "help": "Prompt and answer language the model was trained with.",
-            "choices": list(labels.LANGUAGES),
-        },
-    )
-    num_frames: int = field(default=16, metadata={"help": "Frames sampled uniformly from each clip."})
-    max_pixels: int = field(
-        default=448 * 448,
-        metadata={"help": "Pixel budget per frame (width x height), applied in the decoder."},
-    )
     mode: str = field(
         default="score",
         metadata={
@@ -67,13 +50,6 @@ class PredictArguments:
             "generate: greedy text matched to a class (comparison only).",
             "choices": ["score", "naive", "generate"],
         },
-    )
-    device: str | None = field(
-        default=None, metadata={"help": "Device (cuda, cuda:1, cpu); default: best available."}
-    )
-    dtype: str | None = field(
-        default=None,
-        metadata={"help": "bfloat16, float16, float32 or auto; default: bf16/fp16 on GPU, fp32 on CPU."},
     )
 
 
@@ -166,18 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"No video files found in {args.video_dir}.", file=sys.stderr)
         return 1
 
-    from shuttlesense.recognizer import QwenVLActionRecognizer
-
-    recognizer = QwenVLActionRecognizer(
-        args.model_path,
-        base_model=args.base_model,
-        device=args.device,
-        dtype=args.dtype,
-        language=args.language,
-        num_frames=args.num_frames,
-        max_pixels=args.max_pixels,
-        mode=args.mode,
-    )
+    recognizer = args.build_recognizer(mode=args.mode)
     records, failures = [], 0
     progress = tqdm(videos, desc="predict", unit="clip", disable=len(videos) == 1, file=sys.stderr)
     for path in progress:

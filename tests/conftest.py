@@ -35,6 +35,17 @@ def cached_asset(config: pytest.Config, name: str, code: tuple, build: Callable[
     return target
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tiny models: on a busy 2-core machine thread hand-offs cost far more than the maths (up to 70x)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def synthetic_source(pytestconfig: pytest.Config) -> Path:
     """A small synthetic VideoBadminton tree (3 clips per class, 4 sessions, split files). Read-only."""

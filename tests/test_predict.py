@@ -7,18 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 from shuttlesense import cli, labels, predict
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: on a busy 2-core machine thread hand-offs cost far more than the maths."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

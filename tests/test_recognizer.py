@@ -23,15 +23,6 @@ from shuttlesense.tiny_models import FAMILIES, build_tiny_videomae
 from shuttlesense.video_io import decode_frames
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: on a busy 2-core machine thread hand-offs cost far more than the maths."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def clip_path(synthetic_source: Path) -> Path:
     return sorted(synthetic_source.rglob("*.mp4"))[0]

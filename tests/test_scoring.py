@@ -19,15 +19,6 @@ from shuttlesense.video_io import DecodedClip, decode_frames
 ATOL = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: on a busy 2-core machine thread hand-offs cost far more than the maths (70x here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def clip(synthetic_source: Path) -> DecodedClip:
     path = sorted(synthetic_source.rglob("*.mp4"))[0]
