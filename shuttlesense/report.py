@@ -46,13 +46,9 @@ ANNOTATE_MIN = 0.05  # confusion cells below this share stay unlabelled, so the 
 
 
 def _config_is_tiny(path: Path) -> bool:
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    from shuttlesense.tiny_models import MARKER  # lazy: tiny_models imports all of transformers
+    from shuttlesense.tiny_models import is_tiny_model_dir  # lazy: tiny_models imports all of transformers
 
-    return isinstance(config, dict) and config.get(MARKER) is True
+    return is_tiny_model_dir(path)
 
 
 def tiny_model_kind(model_path: str | Path, base_model: str | None = None) -> str | None:

@@ -311,7 +311,7 @@ DESCRIPTION = (
 )
 
 
-def _is_tiny_model_dir(path: Path) -> bool:
+def is_tiny_model_dir(path: Path) -> bool:
     """True if `path` holds a model written by this module (its config carries the marker)."""
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
@@ -334,7 +334,7 @@ def _prepare_output(path: Path, overwrite: bool) -> None:
         raise FileExistsError(
             f"Output directory {path} is not empty; pass --overwrite to write into it anyway."
         )
-    if _is_tiny_model_dir(path):
+    if is_tiny_model_dir(path):
         logger.info("Replacing the previous tiny model in %s (--overwrite).", path)
         shutil.rmtree(path)
     else:
