@@ -14,6 +14,7 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict, Video, load_dataset, load_from_disk
 
+from shuttlesense.paths import looks_local
 from shuttlesense.video_io import DecodedClip, VideoInfo, decode_frames
 
 REQUIRED_COLUMNS = ("video", "label")
@@ -69,7 +70,7 @@ def load_split(dataset: str, split: str) -> Dataset:
         data = load_from_disk(str(path))
     elif path.exists() and not path.is_dir():
         raise ValueError(f"Dataset {dataset} is a file; give a prepared dataset folder or a Hub id.")
-    elif not path.exists() and (dataset.startswith((".", "/", "~")) or dataset.count("/") > 1):
+    elif not path.exists() and looks_local(dataset):
         raise FileNotFoundError(f"Dataset folder not found: {dataset}")
     else:
         try:

@@ -23,6 +23,7 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint as _hf_last_checkpoint
 
 from shuttlesense.data import load_split
+from shuttlesense.paths import looks_local
 from shuttlesense.train_config import VideoModelConfig, VideoScriptArguments
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ LORA_TARGETS = {
 
 def check_model_type(name_or_path: str, revision: str = "main") -> str:
     """The checkpoint's model_type; a clear error before any weights load if it is not a Qwen-VL."""
-    if not Path(name_or_path).exists() and name_or_path.startswith((".", "/", "~")):
+    if not Path(name_or_path).expanduser().exists() and looks_local(name_or_path):
         raise FileNotFoundError(f"Model folder not found: {name_or_path}")
     config = AutoConfig.from_pretrained(name_or_path, revision=revision)
     model_type = getattr(config, "model_type", None)

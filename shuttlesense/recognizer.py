@@ -21,6 +21,7 @@ import torch
 from shuttlesense import labels
 from shuttlesense.conversation import answer_token_ids
 from shuttlesense.data import FrameSampling
+from shuttlesense.paths import looks_local
 from shuttlesense.scoring import generate_answer, naive_scores, score_candidates
 from shuttlesense.video_io import (
     DecodedClip,
@@ -57,10 +58,6 @@ class ModelSource:
     processor_path: str
 
 
-def _looks_local(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or name.count("/") > 1
-
-
 def _adapter_base(adapter: str, base_model: str | None) -> str:
     """The base the adapter names (or the override); a clear error if it is missing or unfindable."""
     base = base_model
@@ -78,14 +75,14 @@ def _adapter_base(adapter: str, base_model: str | None) -> str:
         "or --base-model on the command line."
     )
     origin = "given as base_model" if base_model else "named in its adapter_config.json"
-    if _looks_local(base) and not Path(base).expanduser().exists():
+    if looks_local(base) and not Path(base).expanduser().exists():
         raise FileNotFoundError(
             f"Adapter {adapter} needs base model {base!r} ({origin}), but that folder does not exist. {hint}"
         )
     from shuttlesense.model_utils import check_model_type
 
     try:
-        check_model_type(str(Path(base).expanduser()) if _looks_local(base) else base)
+        check_model_type(str(Path(base).expanduser()) if looks_local(base) else base)
     except OSError as err:
         raise FileNotFoundError(
             f"Adapter {adapter} needs base model {base!r} ({origin}), which cannot be found locally, in "
@@ -120,7 +117,7 @@ def resolve_model_source(model_path: str, base_model: str | None = None) -> Mode
                 "%s is a full model, not an adapter: ignoring base_model=%s.", model_path, base_model
             )
         return ModelSource(model_path, str(path), None, str(path))
-    if _looks_local(model_path):
+    if looks_local(model_path):
         raise FileNotFoundError(f"Model path not found: {model_path}")
     try:  # a Hub id: adapter repos have adapter_config.json
         from peft import PeftConfig
