@@ -22,6 +22,7 @@ from shuttlesense import labels
 from shuttlesense.conversation import answer_token_ids
 from shuttlesense.data import FrameSampling
 from shuttlesense.paths import looks_local
+from shuttlesense.results import result_from_probabilities
 from shuttlesense.scoring import generate_answer, naive_scores, score_candidates
 from shuttlesense.video_io import (
     DecodedClip,
@@ -295,7 +296,7 @@ class QwenVLActionRecognizer:
             )
         else:
             log_likelihoods = self.class_log_likelihoods(clip).double()
-            result = _result(torch.softmax(log_likelihoods, dim=0), top_k)
+            result = result_from_probabilities(torch.softmax(log_likelihoods, dim=0), top_k)
             result["log_likelihoods"] = dict(
                 zip(labels.CLASS_NAMES_EN, log_likelihoods.tolist(), strict=True)
             )
@@ -310,11 +311,11 @@ class QwenVLActionRecognizer:
         except KeyError:
             logger.warning("Generated answer %r is not a class name.", text)
             uniform = torch.full((labels.NUM_CLASSES,), 1.0 / labels.NUM_CLASSES, dtype=torch.float64)
-            result = _result(uniform, top_k)
+            result = result_from_probabilities(uniform, top_k)
             result.update(predicted_action=None, predicted_action_zh=None, class_id=None, confidence=0.0)
             return {**result, "generated_text": text, "matched": False}
         one_hot = torch.nn.functional.one_hot(torch.tensor(class_id), labels.NUM_CLASSES).double()
-        return {**_result(one_hot, top_k), "generated_text": text, "matched": True}
+        return {**result_from_probabilities(one_hot, top_k), "generated_text": text, "matched": True}
 
     def recognize_actions(
         self, videos: Iterable[Any], batch_size: int = 1, top_k: int = 5, errors: str = "raise"
@@ -338,28 +339,3 @@ class QwenVLActionRecognizer:
                     raise
                 results.append({"error": f"{type(err).__name__}: {err}", "error_type": type(err).__name__})
         return results
-
-
-def _result(probs: torch.Tensor, top_k: int) -> dict[str, Any]:
-    """The public result fields from the 18 class probabilities (class-id order)."""
-    order = torch.argsort(probs, descending=True).tolist()
-    best = labels.by_id(order[0])
-    top = [
-        {
-            "class_id": i,
-            "action": labels.by_id(i).en,
-            "action_zh": labels.by_id(i).zh,
-            "probability": float(probs[i]),
-        }
-        for i in order[: max(1, top_k)]
-    ]
-    return {
-        "predicted_action": best.en,
-        "predicted_action_zh": best.zh,
-        "class_id": best.id,
-        "confidence": float(probs[best.id]),
-        "probabilities": {
-            name: float(p) for name, p in zip(labels.CLASS_NAMES_EN, probs.tolist(), strict=True)
-        },
-        "top_k": top,
-    }
