@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "shuttlesense.predict",
         "recognise the stroke in a clip or a folder of clips (table or JSON lines)",
     ),
+    "analyze": (
+        "shuttlesense.analyze",
+        "find the hits in a rally video and name each stroke: JSON report, timeline picture, clips",
+    ),
     "merge": (
         "shuttlesense.merge",
         "merge a LoRA adapter into its base model and save a standalone model",

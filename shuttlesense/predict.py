@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from shuttlesense import text_table
 from shuttlesense.recognizer_args import RecognizerArguments
 
 logger = logging.getLogger(__name__)
@@ -94,15 +94,6 @@ def error_record(path: Path, err: Exception) -> dict[str, Any]:
     return {"file": str(path), "error": f"{type(err).__name__}: {err}", "error_type": type(err).__name__}
 
 
-def _width(text: str) -> int:
-    """Terminal columns of `text` (CJK characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))
-
-
 def format_table(records: list[dict[str, Any]], base: Path | None = None) -> str:
     """Aligned table: file, English and Chinese names, confidence, the top-k classes."""
     header = ["file", "stroke", "动作", "confidence", "top-k"]
@@ -119,13 +110,7 @@ def format_table(records: list[dict[str, Any]], base: Path | None = None) -> str
                 top,
             ]
         )
-    widths = [max(_width(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(_pad(cell, w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return text_table.format_table(header, rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
