@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast quality format demo bench clean help
+.PHONY: install browser test test-fast quality format demo bench clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS=":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -16,12 +16,18 @@ $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install $(TORCH_PINS)
-	DS_BUILD_OPS=0 $(BIN)/pip install -e ".[dev]"
+	DS_BUILD_OPS=0 $(BIN)/pip install -e ".[dev,web]"
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install shuttlesense with everything the tests need
 
-test: install  ## run the whole test suite
+browser:  ## Debian's Chromium for the web-page tests (apt as root or via sudo; Playwright cannot download one here)
+	@if command -v chromium >/dev/null; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "warning: chromium is not installed and apt needs root: the browser tests will be skipped" >&2; fi
+
+test: install browser  ## run the whole test suite (installs Chromium for the browser tests)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install  ## run the tests not marked slow

@@ -17,6 +17,9 @@ from typing import Any
 
 from shuttlesense import text_table
 
+POSITIONAL = "video"
+"""`shuttlesense analyze VIDEO ...`: the first argument, if not an option, is the video."""
+
 
 @dataclass
 class AnalyzeArguments:
@@ -79,11 +82,9 @@ def segments_table(report: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `shuttlesense analyze`."""
-    from shuttlesense.cli import parse_dataclass_args
+    from shuttlesense.cli import parse_dataclass_args, positional_to_option
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and not argv[0].startswith("-"):
-        argv = ["--video", *argv]
+    argv = positional_to_option(sys.argv[1:] if argv is None else argv, POSITIONAL)
     args = parse_dataclass_args(AnalyzeArguments, argv, prog="analyze", description=__doc__)
     video = Path(args.video).expanduser()
     if not video.is_file():

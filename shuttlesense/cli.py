@@ -61,6 +61,12 @@ def parse_dataclass_args(cls: type[T], argv: Sequence[str] | None, prog: str, de
     return args
 
 
+def positional_to_option(argv: Sequence[str], name: str) -> list[str]:
+    """Let `command VALUE --opts` mean `command --name VALUE --opts` (dataclass parsers are option-only)."""
+    argv = list(argv)
+    return [f"--{name}", *argv] if argv and not argv[0].startswith("-") else argv
+
+
 def _usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [

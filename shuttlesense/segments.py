@@ -130,15 +130,20 @@ def cut_segments(
     if not video_path.is_file():
         raise FileNotFoundError(f"Video file not found: {video_path}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths, copied = [], 0
     for seg in segments:
         out = out_dir / f"{video_path.stem}_seg{seg.index:03d}_{seg.start:.2f}-{seg.end:.2f}.mp4"
         try:
             if reencode:
                 raise ValueError("re-encode requested")
             _copy_clip(video_path, seg, out, max_early_s)
+            copied += 1
         except Exception as err:
-            logger.info("Stream copy of %s failed (%s): re-encoding", out.name, err)
+            logger.debug("Stream copy of %s failed (%s): re-encoding", out.name, err)
             _encode_clip(video_path, seg, out)
         paths.append(out)
+    logger.info(
+        "Cut %d clips from %s (%d stream-copied, %d re-encoded)",
+        len(paths), video_path.name, copied, len(paths) - copied,
+    )  # fmt: skip
     return paths

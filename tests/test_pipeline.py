@@ -156,3 +156,11 @@ def test_a_model_is_required() -> None:
         create_qwen_vl_enhanced_detector({"qwen_vl": {"enabled": True}})
     with pytest.raises(ValueError, match="Neither model"):
         create_qwen_vl_enhanced_detector({"qwen_vl": {"enabled": False}})
+
+
+def test_shipped_rally_config_parses_without_warnings(caplog) -> None:
+    config_path = Path(__file__).resolve().parents[1] / "recipes" / "rally" / "config.yaml"
+    with caplog.at_level(logging.WARNING):
+        config = load_pipeline_config(config_path)
+    assert caplog.records == []
+    assert config.qwen_vl.use_ensemble and config.qwen_vl.confidence_threshold == 0.7

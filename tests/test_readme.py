@@ -13,7 +13,7 @@ import pytest
 from transformers import HfArgumentParser
 from trl import SFTConfig, TrlParser
 
-from shuttlesense.cli import COMMANDS
+from shuttlesense.cli import COMMANDS, positional_to_option
 from shuttlesense.train_config import VideoModelConfig, VideoScriptArguments
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,6 +25,7 @@ ARGUMENTS = {
     "evaluate": "EvaluateArguments",
     "merge": "MergeArguments",
     "demo": "DemoArguments",
+    "analyze": "AnalyzeArguments",
 }
 
 
@@ -57,7 +58,10 @@ def test_readme_command_parses(line: str, tmp_path: Path):
     if words[0] == "shuttlesense":
         module = importlib.import_module(COMMANDS[words[1]][0])
         parser = HfArgumentParser(getattr(module, ARGUMENTS[words[1]]))
-        parser.parse_args_into_dataclasses(args=words[2:])
+        args = words[2:]
+        if hasattr(module, "POSITIONAL"):
+            args = positional_to_option(args, module.POSITIONAL)
+        parser.parse_args_into_dataclasses(args=args)
     else:  # accelerate launch ... recipes/sft_lora.py --config ... [overrides]
         script_args = words[words.index("recipes/sft_lora.py") + 1 :]
         assert (REPO / words[words.index("--config_file") + 1]).is_file(), "accelerate config exists"
