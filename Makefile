@@ -21,10 +21,12 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)  ## create .venv and install shuttlesense with everything the tests need
 
-browser:  ## Debian's Chromium for the web-page tests (apt as root or via sudo; Playwright cannot download one here)
-	@if command -v chromium >/dev/null; then echo "chromium: $$(command -v chromium)"; \
-	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
+
+browser:  ## Debian's Chromium (+ a CJK font) for the web-page tests; Playwright cannot download one here
+	@if command -v chromium >/dev/null && fc-list :lang=zh | grep -q .; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); \
+	elif sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); \
 	else echo "warning: chromium is not installed and apt needs root: the browser tests will be skipped" >&2; fi
 
 test: install browser  ## run the whole test suite (installs Chromium for the browser tests)

@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from shuttlesense import text_table
+from shuttlesense.pipeline_config import PipelineArguments
 
 POSITIONAL = "video"
 """`shuttlesense analyze VIDEO ...`: the first argument, if not an option, is the video."""
 
 
-@dataclass
-class AnalyzeArguments:
+@dataclass(kw_only=True)
+class AnalyzeArguments(PipelineArguments):
     """Options of `shuttlesense analyze` (the video may also be given as the first argument)."""
 
     video: str = field(metadata={"help": "The rally video to analyse."})
-    config: str | None = field(default=None, metadata={"help": "Pipeline config.yaml (see the README)."})
     output: str = field(default="report.json", metadata={"help": "Where to write the JSON report."})
     clips_dir: str | None = field(
         default=None, metadata={"help": "Keep the cut stroke clips in this folder (default: not kept)."}
@@ -34,33 +34,9 @@ class AnalyzeArguments:
     timeline: str | None = field(
         default=None, metadata={"help": "Timeline PNG path (default: the report's path with .png)."}
     )
-    model_path: str | None = field(
-        default=None, metadata={"help": "Override qwen_vl.model_path (adapter, merged model or Hub id)."}
-    )
-    videomae_path: str | None = field(
-        default=None, metadata={"help": "Override videomae.model_path (and enable VideoMAE)."}
-    )
-    hit_method: str | None = field(
-        default=None,
-        metadata={"help": "Override hit_detection.method.", "choices": ["auto", "audio", "visual"]},
-    )
     no_ensemble: bool = field(
         default=False, metadata={"help": "Qwen-VL alone even if VideoMAE is configured."}
     )
-
-
-def config_with_overrides(args: AnalyzeArguments):
-    """The pipeline config from `--config`, with the command-line overrides applied."""
-    from shuttlesense.pipeline_config import load_pipeline_config
-
-    config = load_pipeline_config(args.config)
-    if args.model_path:
-        config.qwen_vl.model_path = args.model_path
-    if args.videomae_path:
-        config.videomae.enabled, config.videomae.model_path = True, args.videomae_path
-    if args.hit_method:
-        config.hit_detection.method = args.hit_method
-    return config
 
 
 def segments_table(report: dict[str, Any]) -> str:
@@ -93,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from shuttlesense.pipeline import QwenVLEnhancedDetector
     from shuttlesense.timeline import plot_timeline
 
-    detector = QwenVLEnhancedDetector(config_with_overrides(args))
+    detector = QwenVLEnhancedDetector(args.pipeline_config())
     report = detector.process_video_with_action_recognition(
         video, use_ensemble=not args.no_ensemble, clips_dir=args.clips_dir
     )

@@ -45,6 +45,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "shuttlesense.analyze",
         "find the hits in a rally video and name each stroke: JSON report, timeline picture, clips",
     ),
+    "serve": (
+        "shuttlesense.serve",
+        "the web app on 127.0.0.1: recognise a stroke clip or analyse a rally in the browser (Gradio)",
+    ),
     "merge": (
         "shuttlesense.merge",
         "merge a LoRA adapter into its base model and save a standalone model",

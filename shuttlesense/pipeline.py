@@ -21,19 +21,21 @@ import shuttlesense
 from shuttlesense.ensemble import combine_results
 from shuttlesense.hits import HitDetection, detect_hits
 from shuttlesense.pipeline_config import PipelineConfig, load_pipeline_config
+from shuttlesense.report import tiny_model_kind
 from shuttlesense.segments import Segment, cut_segments, make_segments
-from shuttlesense.tiny_models import is_tiny_model_dir
 
 logger = logging.getLogger(__name__)
 
 
 def _tiny_note(role: str, model_path: str, base_model: str | None = None) -> str | None:
     """A warning for the report when a model is (or sits on) a tiny random test model."""
-    if is_tiny_model_dir(Path(model_path)):
-        return f"{role} model {model_path} is a tiny RANDOM test model: its strokes are meaningless."
-    if base_model and is_tiny_model_dir(Path(base_model)):
+    kind = tiny_model_kind(model_path, base_model)
+    name = Path(model_path).name
+    if kind == "random":
+        return f"{role} model {name} is a tiny RANDOM test model: its strokes are meaningless."
+    if kind == "tiny-base":
         return (
-            f"{role} adapter {model_path} sits on a tiny test base model: it can only know the "
+            f"{role} adapter {name} sits on a tiny test base model: it can only know the "
             "synthetic data it was trained on, not real badminton."
         )
     return None

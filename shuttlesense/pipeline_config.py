@@ -152,3 +152,54 @@ def load_pipeline_config(
         if missing:
             logger.warning("%s has no section(s) %s: using their defaults.", where, ", ".join(missing))
     return _build(PipelineConfig, data, where)
+
+
+@dataclass(kw_only=True)
+class PipelineArguments:
+    """Command-line options shared by `analyze` and `serve`: the config file and overrides of it."""
+
+    config: str | None = field(
+        default=None,
+        metadata={"help": "Pipeline config.yaml (qwen_vl, videomae, ensemble, hit_detection, segmentation)."},
+    )
+    model_path: str | None = field(
+        default=None,
+        metadata={"help": "Override qwen_vl.model_path: LoRA adapter folder, merged model folder or Hub id."},
+    )
+    base_model: str | None = field(
+        default=None, metadata={"help": "Override qwen_vl.base_model (the base of an adapter)."}
+    )
+    language: str | None = field(
+        default=None,
+        metadata={
+            "help": "Override qwen_vl.language: the prompt language the model was trained with.",
+            "choices": list(labels.LANGUAGES),
+        },
+    )
+    num_frames: int | None = field(default=None, metadata={"help": "Override qwen_vl.num_frames."})
+    max_pixels: int | None = field(default=None, metadata={"help": "Override qwen_vl.max_pixels."})
+    device: str | None = field(default=None, metadata={"help": "Override qwen_vl.device (cuda, cpu)."})
+    dtype: str | None = field(
+        default=None, metadata={"help": "Override qwen_vl.dtype (bfloat16, float32...)."}
+    )
+    videomae_path: str | None = field(
+        default=None,
+        metadata={"help": "Override videomae.model_path (and enable VideoMAE for the ensemble)."},
+    )
+    hit_method: str | None = field(
+        default=None,
+        metadata={"help": "Override hit_detection.method.", "choices": ["auto", "audio", "visual"]},
+    )
+
+    def pipeline_config(self) -> PipelineConfig:
+        """The config from `--config` (or defaults) with every given override applied."""
+        config = load_pipeline_config(self.config)
+        for key in ("model_path", "base_model", "language", "num_frames", "max_pixels", "device", "dtype"):
+            if getattr(self, key) is not None:
+                setattr(config.qwen_vl, key, getattr(self, key))
+        if self.videomae_path:
+            config.videomae.enabled, config.videomae.model_path = True, self.videomae_path
+        if self.hit_method:
+            config.hit_detection.method = self.hit_method
+        labels.prompt(config.qwen_vl.language)
+        return config

@@ -26,6 +26,7 @@ ARGUMENTS = {
     "merge": "MergeArguments",
     "demo": "DemoArguments",
     "analyze": "AnalyzeArguments",
+    "serve": "ServeArguments",
 }
 
 
