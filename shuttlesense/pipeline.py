@@ -27,9 +27,8 @@ from shuttlesense.segments import Segment, cut_segments, make_segments
 logger = logging.getLogger(__name__)
 
 
-def _tiny_note(role: str, model_path: str, base_model: str | None = None) -> str | None:
+def _tiny_note(role: str, model_path: str, kind: str | None) -> str | None:
     """A warning for the report when a model is (or sits on) a tiny random test model."""
-    kind = tiny_model_kind(model_path, base_model)
     name = Path(model_path).name
     if kind == "random":
         return f"{role} model {name} is a tiny RANDOM test model: its strokes are meaningless."
@@ -56,6 +55,8 @@ class QwenVLEnhancedDetector:
     ) -> None:
         self.config = config
         self.notes: list[str] = []
+        self.tiny_kinds: dict[str, str | None] = {"qwen_vl": None, "videomae": None}
+        """Per model: "random" (tiny random test model), "tiny-base" (adapter on one) or None."""
         self.qwen_vl = qwen_vl if qwen_vl is not None else self._load_qwen_vl()
         self.videomae = videomae if videomae is not None else self._load_videomae()
         if self.qwen_vl is None and self.videomae is None:
@@ -81,7 +82,8 @@ class QwenVLEnhancedDetector:
             num_frames=section.num_frames,
             max_pixels=section.max_pixels,
         )
-        note = _tiny_note("Qwen-VL", section.model_path, recognizer.base_model)
+        self.tiny_kinds["qwen_vl"] = tiny_model_kind(section.model_path, recognizer.base_model)
+        note = _tiny_note("Qwen-VL", section.model_path, self.tiny_kinds["qwen_vl"])
         if note:
             self.notes.append(note)
         return recognizer
@@ -106,7 +108,8 @@ class QwenVLEnhancedDetector:
             logger.warning(message)
             self.notes.append(message)
             return None
-        note = _tiny_note("VideoMAE", section.model_path)
+        self.tiny_kinds["videomae"] = tiny_model_kind(section.model_path)
+        note = _tiny_note("VideoMAE", section.model_path, self.tiny_kinds["videomae"])
         if note:
             self.notes.append(note)
         return recognizer

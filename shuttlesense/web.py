@@ -100,15 +100,7 @@ def check_video_upload(video: str | Path | None, max_upload_mb: float = DEFAULT_
 
 def model_warnings(detector: Any) -> list[str]:
     """Banners for tiny random models (or adapters on one) among the detector's loaded models."""
-    from shuttlesense.report import tiny_model_kind
-
-    found = []
-    config = getattr(detector, "config", None)
-    qwen = getattr(detector, "qwen_vl", None)
-    if config is not None and qwen is not None and config.qwen_vl.model_path:
-        found.append(tiny_model_kind(config.qwen_vl.model_path, getattr(qwen, "base_model", None)))
-    if config is not None and getattr(detector, "videomae", None) is not None and config.videomae.model_path:
-        found.append(tiny_model_kind(config.videomae.model_path))
+    found = set(getattr(detector, "tiny_kinds", {}).values())
     banners = []
     if "random" in found:
         banners.append(RANDOM_BANNER)

@@ -120,18 +120,20 @@ def test_handlers_turn_bad_uploads_into_readable_errors(detector, bad_files):
             handlers.analyze_rally(str(path) if path else None)
 
 
-def test_banner_only_for_tiny_models(detector):
+def test_banner_only_for_tiny_models(detector, tiny_model_dirs, tmp_path):
     assert web.model_warnings(detector) == [web.RANDOM_BANNER]
-    from types import SimpleNamespace
+    from shuttlesense.pipeline import create_qwen_vl_enhanced_detector
+    from shuttlesense.tiny_models import MARKER
 
-    from shuttlesense.pipeline_config import PipelineConfig
-
-    config = PipelineConfig()
-    config.qwen_vl.model_path = "someone/badminton-qwen2.5-vl-lora"  # a Hub id: never inspected online
-    trained = SimpleNamespace(
-        config=config, qwen_vl=SimpleNamespace(base_model="Qwen/Qwen2.5-VL-7B"), videomae=None
-    )
-    assert web.model_warnings(trained) == []
+    # The same weights without the tiny marker stand for a real model: no banner.
+    unmarked = tmp_path / "model"
+    shutil.copytree(tiny_model_dirs["qwen2_5_vl"], unmarked)
+    config = json.loads((unmarked / "config.json").read_text())
+    del config[MARKER]
+    (unmarked / "config.json").write_text(json.dumps(config))
+    plain = create_qwen_vl_enhanced_detector({"qwen_vl": {"model_path": str(unmarked), **SAMPLING}})
+    assert plain.tiny_kinds == {"qwen_vl": None, "videomae": None}
+    assert web.model_warnings(plain) == []
 
 
 def test_rally_handler_writes_timeline_table_and_report(detector, rally):
