@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 from shuttlesense.labels import CLASS_NAMES_EN, CLASS_NAMES_ZH, CLASSES, NUM_CLASSES
 
 if TYPE_CHECKING:
+    from shuttlesense.pipeline import QwenVLEnhancedDetector, create_qwen_vl_enhanced_detector
     from shuttlesense.recognizer import QwenVLActionRecognizer
+    from shuttlesense.videomae import VideoMAEActionRecognizer
 
 __version__ = "0.1.0.dev0"
 
@@ -17,11 +19,19 @@ __all__ = [
     "CLASS_NAMES_ZH",
     "NUM_CLASSES",
     "QwenVLActionRecognizer",
+    "QwenVLEnhancedDetector",
+    "VideoMAEActionRecognizer",
     "__version__",
+    "create_qwen_vl_enhanced_detector",
 ]
 
 # Heavy classes (torch, transformers) load on first use, so `import shuttlesense` stays light.
-_LAZY = {"QwenVLActionRecognizer": "shuttlesense.recognizer"}
+_LAZY = {
+    "QwenVLActionRecognizer": "shuttlesense.recognizer",
+    "VideoMAEActionRecognizer": "shuttlesense.videomae",
+    "QwenVLEnhancedDetector": "shuttlesense.pipeline",
+    "create_qwen_vl_enhanced_detector": "shuttlesense.pipeline",
+}
 
 
 def __getattr__(name: str) -> Any:

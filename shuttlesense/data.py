@@ -12,10 +12,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from datasets import Dataset, DatasetDict, Video, load_dataset, load_from_disk
 
 from shuttlesense.paths import looks_local
-from shuttlesense.video_io import DecodedClip, VideoInfo, decode_frames
+from shuttlesense.video_io import (
+    DecodedClip,
+    VideoInfo,
+    as_frame_array,
+    decode_frames,
+    fit_to_pixel_budget,
+    probe_video,
+    resize_frames,
+    sample_indices,
+)
 
 REQUIRED_COLUMNS = ("video", "label")
 SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation"}
@@ -51,6 +61,45 @@ class FrameSampling:
         else:
             count = min(self.max_frames, max(self.min_frames, round(info.duration * self.fps)))
         return max(2, 2 * math.ceil(count / 2))
+
+
+class FixedFrameSampling(FrameSampling):
+    """Exactly `num_frames` frames per clip: VideoMAE's positions fix the count (no fps, no rounding to even)."""
+
+    def frames_for(self, info: VideoInfo) -> int:
+        return self.num_frames
+
+
+DEFAULT_ARRAY_FPS = 24.0
+"""Frame rate assumed for a frame array given without `fps` (what transformers assumes without metadata)."""
+
+
+def load_video(video: Any, sampling: FrameSampling, fps: float | None = None) -> DecodedClip:
+    """Sampled, scaled frames from a path, bytes or a (T, H, W, 3) uint8 frame array.
+
+    A frame array is treated as the whole clip at `fps` (default 24): frames are sampled and scaled
+    with the same rules as files, so an array of a file's frames gives the same clip.
+    """
+    if isinstance(video, memoryview):
+        video = bytes(video)
+    if isinstance(video, str | Path | bytes | bytearray):
+        info = probe_video(video)
+        return decode_frames(
+            video, num_frames=sampling.frames_for(info), max_pixels=sampling.max_pixels, info=info
+        )
+    frames = as_frame_array(video)
+    if frames is None:
+        raise TypeError(
+            f"Cannot read a video from {type(video).__name__}; pass a path, bytes or a (T, H, W, 3) uint8 array."
+        )
+    fps = float(fps or DEFAULT_ARRAY_FPS)
+    height, width = frames.shape[1:3]
+    indices = sample_indices(len(frames), sampling.frames_for(VideoInfo(len(frames), fps, width, height)))
+    sampled = frames[indices]
+    new_w, new_h = fit_to_pixel_budget(width, height, sampling.max_pixels)
+    if (new_w, new_h) != (width, height):
+        sampled = resize_frames(sampled, new_w, new_h)
+    return DecodedClip(np.ascontiguousarray(sampled), indices, fps, len(frames))
 
 
 def _normalise_split(split: str) -> str:

@@ -43,7 +43,7 @@ def save_training_config(output_dir: str | Path, **configs: Any) -> Path:
     return path
 
 
-def _dataset_split_note(dataset: str) -> str:
+def dataset_split_note(dataset: str) -> str:
     stats = Path(dataset) / "dataset_stats.json"
     if stats.is_file():
         split = json.loads(stats.read_text()).get("split", {})
@@ -99,7 +99,7 @@ A LoRA adapter for `{base_model}` that names the badminton stroke in a short cli
 18 VideoBadminton classes), trained with ShuttleSense (`recipes/sft_lora.py`,
 TRL `SFTTrainer` + PEFT).
 
-- Dataset: `{dataset}`, {_dataset_split_note(dataset)}; train split `{script_args.dataset_train_split}`,
+- Dataset: `{dataset}`, {dataset_split_note(dataset)}; train split `{script_args.dataset_train_split}`,
   evaluated on `{script_args.dataset_test_split}`.
 - Prompt language: `{script_args.language}`; frames: {script_args.num_frames} (fps {script_args.fps}),
   pixel budget {script_args.max_pixels} per frame.
@@ -137,9 +137,13 @@ processor = AutoProcessor.from_pretrained("<this repo or folder>")
 
 
 def push_output_dir(
-    output_dir: str | Path, repo_id: str, private: bool = False, token: str | None = None
+    output_dir: str | Path,
+    repo_id: str,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str = "Upload ShuttleSense LoRA adapter",
 ) -> str:
-    """Upload the adapter folder (without intermediate checkpoints) to a Hub model repo."""
+    """Upload a run's output folder (without intermediate checkpoints) to a Hub model repo."""
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
@@ -148,6 +152,6 @@ def push_output_dir(
         folder_path=str(output_dir),
         repo_id=repo_id,
         ignore_patterns=["checkpoint-*", "checkpoint-*/**", "runs/**"],
-        commit_message="Upload ShuttleSense LoRA adapter",
+        commit_message=commit_message,
     )
     return str(url)

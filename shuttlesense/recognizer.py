@@ -15,30 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from shuttlesense import labels
 from shuttlesense.conversation import answer_token_ids
-from shuttlesense.data import FrameSampling
+from shuttlesense.data import FrameSampling, load_video
 from shuttlesense.paths import looks_local
 from shuttlesense.results import result_from_probabilities
 from shuttlesense.scoring import generate_answer, naive_scores, score_candidates
 from shuttlesense.video_io import (
     DecodedClip,
-    VideoInfo,
-    decode_frames,
-    fit_to_pixel_budget,
-    probe_video,
-    sample_indices,
 )
 
 logger = logging.getLogger(__name__)
 
 MODES = ("score", "naive", "generate")
 """score: shared-prefix scoring (default); naive: 18 full forwards (reference); generate: greedy text."""
-DEFAULT_ARRAY_FPS = 24.0
-"""Frame rate assumed for a frame array given without `fps` (what transformers assumes without metadata)."""
 _DTYPE_ALIASES = {
     "bf16": "bfloat16",
     "fp16": "float16",
@@ -174,27 +166,6 @@ def load_model(
     return model.to(device).eval(), processor
 
 
-def _as_frames(video: Any) -> np.ndarray | None:
-    """A (T, H, W, 3) uint8 array for frame inputs (array, tensor, list of frames), else None."""
-    if isinstance(video, torch.Tensor):
-        video = video.detach().cpu().numpy()
-    elif isinstance(video, list | tuple) and video and hasattr(video[0], "shape"):
-        video = np.stack([np.asarray(frame) for frame in video])
-    if not isinstance(video, np.ndarray):
-        return None
-    if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8 or len(video) == 0:
-        raise ValueError(
-            f"Frame input must be a uint8 array of shape (T, H, W, 3); got {video.dtype} {tuple(video.shape)}."
-        )
-    return video
-
-
-def _resize(frames: np.ndarray, width: int, height: int) -> np.ndarray:
-    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-    tensor = torch.nn.functional.interpolate(tensor, size=(height, width), mode="bilinear", antialias=True)
-    return tensor.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
 class QwenVLActionRecognizer:
     """Recognise the badminton stroke in a clip with a (LoRA-tuned) Qwen2-VL / Qwen2.5-VL / Qwen3-VL.
 
@@ -251,28 +222,7 @@ class QwenVLActionRecognizer:
         A frame array is treated as the whole clip at `fps` (default 24): frames are sampled and
         scaled with the same rules as files, so an array of a file's frames gives the same clip.
         """
-        if isinstance(video, DecodedClip):
-            return video
-        if isinstance(video, memoryview):
-            video = bytes(video)
-        if isinstance(video, str | Path | bytes | bytearray):
-            info = probe_video(video)
-            count = self.sampling.frames_for(info)
-            return decode_frames(video, num_frames=count, max_pixels=self.sampling.max_pixels, info=info)
-        frames = _as_frames(video)
-        if frames is None:
-            raise TypeError(
-                f"Cannot read a video from {type(video).__name__}; pass a path, bytes or a (T, H, W, 3) uint8 array."
-            )
-        fps = float(fps or DEFAULT_ARRAY_FPS)
-        height, width = frames.shape[1:3]
-        count = self.sampling.frames_for(VideoInfo(len(frames), fps, width, height))
-        indices = sample_indices(len(frames), count)
-        sampled = frames[indices]
-        new_w, new_h = fit_to_pixel_budget(width, height, self.sampling.max_pixels)
-        if (new_w, new_h) != (width, height):
-            sampled = _resize(sampled, new_w, new_h)
-        return DecodedClip(np.ascontiguousarray(sampled), indices, fps, len(frames))
+        return video if isinstance(video, DecodedClip) else load_video(video, self.sampling, fps)
 
     def class_log_likelihoods(self, clip: DecodedClip) -> torch.Tensor:
         """Sum log-prob of each class name (+ end of turn) as the answer, in class-id order."""

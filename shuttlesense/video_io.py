@@ -12,6 +12,7 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -129,3 +130,27 @@ def decode_frames(
     except Exception as err:
         raise VideoDecodeError(f"Cannot decode frames of {_describe(source)}: {err}") from err
     return DecodedClip(frames, indices, info.fps, available)
+
+
+def as_frame_array(video: Any) -> np.ndarray | None:
+    """A (T, H, W, 3) uint8 array for frame inputs (array, tensor, list of frames), else None."""
+    if hasattr(video, "detach") and hasattr(video, "numpy"):  # a torch tensor, without importing torch
+        video = video.detach().cpu().numpy()
+    elif isinstance(video, list | tuple) and video and hasattr(video[0], "shape"):
+        video = np.stack([np.asarray(frame) for frame in video])
+    if not isinstance(video, np.ndarray):
+        return None
+    if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8 or len(video) == 0:
+        raise ValueError(
+            f"Frame input must be a uint8 array of shape (T, H, W, 3); got {video.dtype} {tuple(video.shape)}."
+        )
+    return video
+
+
+def resize_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Antialiased bilinear resize of (T, H, W, 3) uint8 frames (for frame-array inputs)."""
+    import torch
+
+    tensor = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    tensor = torch.nn.functional.interpolate(tensor, size=(height, width), mode="bilinear", antialias=True)
+    return tensor.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()

@@ -164,3 +164,57 @@ def test_shipped_rally_config_parses_without_warnings(caplog) -> None:
         config = load_pipeline_config(config_path)
     assert caplog.records == []
     assert config.qwen_vl.use_ensemble and config.qwen_vl.confidence_threshold == 0.7
+
+
+# ----------------------------------------------------------------------------- ensemble with VideoMAE
+
+
+@pytest.fixture(scope="module")
+def tiny_videomae(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from shuttlesense.tiny_models import build_tiny_videomae
+
+    return build_tiny_videomae(tmp_path_factory.mktemp("videomae") / "videomae", seed=1)
+
+
+def test_unsure_qwen_vl_is_ensembled_with_videomae(detector, tiny_videomae, rally, tmp_path: Path) -> None:
+    from shuttlesense.ensemble import weighted_average
+    from shuttlesense.results import probabilities_vector
+    from shuttlesense.videomae import VideoMAEActionRecognizer
+
+    config = load_pipeline_config(
+        {
+            "qwen_vl": {"model_path": "unused", "confidence_threshold": 0.9},
+            "videomae": {"enabled": True, "model_path": str(tiny_videomae)},
+            "ensemble": {"qwen_vl_weight": 0.25, "videomae_weight": 0.75},
+        }
+    )
+    videomae = VideoMAEActionRecognizer(str(tiny_videomae))
+    both = QwenVLEnhancedDetector(config, qwen_vl=detector.qwen_vl, videomae=videomae)
+    report = both.process_video_with_action_recognition(rally[0], clips_dir=tmp_path)
+    assert report["ensemble"] is True and report["total_segments"] == NUM_HITS
+    for segment in report["segments"]:
+        assert segment["decided_by"] == "ensemble"  # random models are far below 0.9
+        expected = weighted_average(
+            probabilities_vector(detector.qwen_vl.recognize_action(segment["clip"])),
+            probabilities_vector(videomae.recognize_action(segment["clip"])),
+            0.25,
+            0.75,
+        )
+        assert segment["class_id"] == int(np.argmax(expected))
+        assert segment["confidence"] == pytest.approx(expected.max(), abs=1e-6)
+        assert segment["top_classes"]["videomae"][0]["action"] in labels.CLASS_NAMES_EN
+    alone = both.process_video_with_action_recognition(rally[0], use_ensemble=False)
+    assert alone["ensemble"] is False
+    assert all(
+        s["decided_by"] == "qwen_vl" and s["top_classes"]["videomae"] is None for s in alone["segments"]
+    )
+
+
+@pytest.mark.parametrize(
+    "videomae", [{"enabled": True}, {"enabled": True, "model_path": "./no/such/videomae"}]
+)
+def test_missing_videomae_model_leaves_qwen_vl_alone_and_says_so(tiny_model_dirs, videomae: dict) -> None:
+    config = {"qwen_vl": {"model_path": str(tiny_model_dirs["qwen2_5_vl"])}, "videomae": videomae}
+    detector = create_qwen_vl_enhanced_detector(config)
+    assert detector.videomae is None and not detector.ensemble_active()
+    assert any("Qwen-VL alone" in note for note in detector.notes)
