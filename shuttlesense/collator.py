@@ -11,7 +11,6 @@ stop, nothing about the prompt or the video tokens.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +23,9 @@ from shuttlesense.conversation import (
     full_text,
     video_processor_kwargs,
 )
-from shuttlesense.data import FrameSampling, load_clip
+from shuttlesense.data import ClipCache, FrameSampling, clip_id
 from shuttlesense.labels import by_id, prompt
-from shuttlesense.video_io import DecodedClip, VideoDecodeError
+from shuttlesense.video_io import DecodedClip
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +40,6 @@ class _Target:
     text: str
     completion: tuple[int, ...]  # answer tokens, <|im_end|>, then what the template adds (newline)
     supervised: int  # how many leading completion tokens carry loss (answer + <|im_end|>)
-
-
-def clip_id(row: dict[str, Any]) -> str:
-    """A human-readable name for a row in error messages: its id, else its video path."""
-    if row.get("id"):
-        return str(row["id"])
-    video = row.get("video")
-    path = video.get("path") if isinstance(video, dict) else None
-    return str(path) if path else "<row without id>"
 
 
 @dataclass
@@ -67,8 +57,8 @@ class VideoSFTCollator:
     language: str = "zh"
     max_length: int | None = None
     cache_size: int = 0  # decoded clips kept in memory, by clip id (0: decode every time)
+    _cache: ClipCache | None = field(default=None, init=False, repr=False)
     _targets: dict[int, _Target] = field(default_factory=dict, init=False, repr=False)
-    _clips: OrderedDict[str, DecodedClip] = field(default_factory=OrderedDict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         prompt(self.language)  # fail at construction on an unknown language, not in the first step
@@ -94,22 +84,9 @@ class VideoSFTCollator:
 
     def _decode(self, row: dict[str, Any]) -> DecodedClip:
         """Decode one clip (or reuse it from the LRU cache); a corrupt one stops training with its id."""
-        key = clip_id(row)
-        if key in self._clips:
-            self._clips.move_to_end(key)
-            return self._clips[key]
-        try:
-            clip = load_clip(row, self.sampling)
-        except (ValueError, OSError) as err:
-            raise VideoDecodeError(
-                f"Training clip {key!r} cannot be decoded: {err}. Prepared datasets hold only "
-                "readable clips; re-run `shuttlesense prepare` or remove this clip from the dataset."
-            ) from err
-        if self.cache_size > 0:
-            self._clips[key] = clip
-            if len(self._clips) > self.cache_size:
-                self._clips.popitem(last=False)
-        return clip
+        if self._cache is None:
+            self._cache = ClipCache(self.sampling, self.cache_size)
+        return self._cache.get(row)
 
     def _target(self, label: int) -> _Target:
         """Rendered text and answer tokens of class `label`, computed once per class."""

@@ -8,6 +8,7 @@ and pixel budget, so `datasets` never needs torchcodec.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from datasets import Dataset, DatasetDict, Video, load_dataset, load_from_disk
 from shuttlesense.paths import looks_local
 from shuttlesense.video_io import (
     DecodedClip,
+    VideoDecodeError,
     VideoInfo,
     as_frame_array,
     decode_frames,
@@ -163,3 +165,42 @@ def load_clip(row: dict[str, Any], sampling: FrameSampling) -> DecodedClip:
     info = row_info(row)
     count = sampling.frames_for(info) if info else sampling.num_frames
     return decode_frames(source, num_frames=count, max_pixels=sampling.max_pixels, info=info)
+
+
+def clip_id(row: dict[str, Any]) -> str:
+    """A human-readable name for a row in error messages: its id, else its video path."""
+    if row.get("id"):
+        return str(row["id"])
+    video = row.get("video")
+    path = video.get("path") if isinstance(video, dict) else None
+    return str(path) if path else "<row without id>"
+
+
+class ClipCache:
+    """Decoded training clips by row id, least recently used dropped first (`size` 0: no cache).
+
+    Why: small datasets (and every CPU run) decode the same clips every epoch; decoding costs more
+    than the tiny models' steps. A corrupt clip stops training with an error naming its row.
+    """
+
+    def __init__(self, sampling: FrameSampling, size: int = 0) -> None:
+        self.sampling, self.size = sampling, size
+        self._clips: OrderedDict[str, DecodedClip] = OrderedDict()
+
+    def get(self, row: dict[str, Any]) -> DecodedClip:
+        key = clip_id(row)
+        if key in self._clips:
+            self._clips.move_to_end(key)
+            return self._clips[key]
+        try:
+            clip = load_clip(row, self.sampling)
+        except (ValueError, OSError) as err:
+            raise VideoDecodeError(
+                f"Training clip {key!r} cannot be decoded: {err}. Prepared datasets hold only "
+                "readable clips; re-run `shuttlesense prepare` or remove this clip from the dataset."
+            ) from err
+        if self.size > 0:
+            self._clips[key] = clip
+            if len(self._clips) > self.size:
+                self._clips.popitem(last=False)
+        return clip

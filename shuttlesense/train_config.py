@@ -17,7 +17,26 @@ LORA_SCOPES = ("language", "language+vision", "all")
 
 
 @dataclass
-class VideoScriptArguments(FrameSampling, ScriptArguments):
+class ClipLoadingArguments:
+    """How training reads clips, shared by the Qwen-VL and VideoMAE recipes."""
+
+    clip_cache_size: int = field(
+        default=0,
+        metadata={
+            "help": "Keep this many decoded clips in memory (per data-loader worker) instead of decoding them "
+            "every epoch. Worth it for small datasets and CPU runs; 0 turns it off."
+        },
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N training clips (quick runs, smoke tests)."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N evaluation clips."}
+    )
+
+
+@dataclass
+class VideoScriptArguments(FrameSampling, ClipLoadingArguments, ScriptArguments):
     """Dataset, prompt and frame-sampling options; it is itself the `FrameSampling` the data module reads."""
 
     dataset_name: str | None = field(
@@ -35,19 +54,6 @@ class VideoScriptArguments(FrameSampling, ScriptArguments):
             "help": "Language of the prompt and the answer (class name).",
             "choices": list(labels.LANGUAGES),
         },
-    )
-    clip_cache_size: int = field(
-        default=0,
-        metadata={
-            "help": "Keep this many decoded clips in memory (per data-loader worker) instead of decoding them "
-            "every epoch. Worth it for small datasets and CPU runs; 0 turns it off."
-        },
-    )
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Use only the first N training clips (quick runs, smoke tests)."}
-    )
-    max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Use only the first N evaluation clips."}
     )
     merge: bool = field(
         default=False,

@@ -10,7 +10,6 @@ head; one that already classifies our 18 strokes keeps its head, in whatever ord
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,7 @@ from transformers import (
 from trl import TrlParser
 
 from shuttlesense import labels
-from shuttlesense.collator import clip_id
-from shuttlesense.data import FixedFrameSampling, FrameSampling, load_clip
+from shuttlesense.data import ClipCache, FixedFrameSampling, FrameSampling
 from shuttlesense.model_card import (
     HYPER_PARAMETERS,
     dataset_split_note,
@@ -38,8 +36,9 @@ from shuttlesense.model_card import (
 )
 from shuttlesense.tiny_models import MARKER as TINY_MARKER
 from shuttlesense.tiny_models import is_tiny_model_dir
+from shuttlesense.train_config import ClipLoadingArguments
 from shuttlesense.training import default_to_gloo_on_cpu
-from shuttlesense.video_io import DecodedClip, VideoDecodeError
+from shuttlesense.video_io import DecodedClip
 from shuttlesense.videomae import (
     check_video_classifier,
     class_ids_of,
@@ -53,7 +52,7 @@ DTYPES = ("float32", "bfloat16", "float16", "auto")
 
 
 @dataclass
-class VideoMAEScriptArguments:
+class VideoMAEScriptArguments(ClipLoadingArguments):
     """Dataset and frame options of a VideoMAE run (the frame count itself comes from the model)."""
 
     dataset_name: str | None = field(
@@ -81,19 +80,6 @@ class VideoMAEScriptArguments:
             "processor resizes and crops). Unset: twice the square of the processor's side (100352 for 224), "
             "the rule VideoMAEActionRecognizer uses too."
         },
-    )
-    clip_cache_size: int = field(
-        default=0,
-        metadata={
-            "help": "Keep this many decoded clips in memory (per data-loader worker) instead of decoding them "
-            "every epoch. Worth it for small datasets and CPU runs; 0 turns it off."
-        },
-    )
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Use only the first N training clips (quick runs, smoke tests)."}
-    )
-    max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Use only the first N evaluation clips."}
     )
 
 
@@ -194,7 +180,7 @@ class VideoClassificationCollator:
     sampling: FrameSampling
     class_to_index: list[int]
     cache_size: int = 0  # decoded clips kept in memory, by clip id (0: decode every time)
-    _clips: OrderedDict[str, DecodedClip] = field(default_factory=OrderedDict, init=False, repr=False)
+    _cache: ClipCache | None = field(default=None, init=False, repr=False)
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if not rows:
@@ -205,22 +191,10 @@ class VideoClassificationCollator:
         return {"pixel_values": batch["pixel_values"], "labels": torch.tensor(targets, dtype=torch.long)}
 
     def _decode(self, row: dict[str, Any]) -> DecodedClip:
-        key = clip_id(row)
-        if key in self._clips:
-            self._clips.move_to_end(key)
-            return self._clips[key]
-        try:
-            clip = load_clip(row, self.sampling)
-        except (ValueError, OSError) as err:
-            raise VideoDecodeError(
-                f"Clip {key!r} cannot be decoded: {err}. Prepared datasets hold only readable clips; "
-                "re-run `shuttlesense prepare` or remove this clip from the dataset."
-            ) from err
-        if self.cache_size > 0:
-            self._clips[key] = clip
-            if len(self._clips) > self.cache_size:
-                self._clips.popitem(last=False)
-        return clip
+        """Decode one clip (or reuse it from the LRU cache); a corrupt one stops training with its id."""
+        if self._cache is None:
+            self._cache = ClipCache(self.sampling, self.cache_size)
+        return self._cache.get(row)
 
 
 def get_collator(

@@ -207,11 +207,12 @@ def test_clip_cache_decodes_each_clip_once_and_stays_bounded(processors, rows, m
         decoded.append(row["id"])
         return load_clip(row, sampling)
 
-    monkeypatch.setattr("shuttlesense.collator.load_clip", counting_load_clip)
+    monkeypatch.setattr("shuttlesense.data.load_clip", counting_load_clip)
     collator = VideoSFTCollator(processors["qwen2_5_vl"], SAMPLING, cache_size=2)
     first = collator(rows[:2])
     again = collator(rows[:2])
     assert decoded == [rows[0]["id"], rows[1]["id"]], "cached clips are not decoded again"
     torch.testing.assert_close(first["pixel_values_videos"], again["pixel_values_videos"])
     collator(rows[2:3])
-    assert len(collator._clips) == 2 and rows[0]["id"] not in collator._clips, "least recently used dropped"
+    cached = collator._cache._clips
+    assert len(cached) == 2 and rows[0]["id"] not in cached, "least recently used dropped"
