@@ -5,6 +5,9 @@ Why two detectors: the impact click is the sharpest, best-timed cue when the vid
 then the shuttle's motion is all we have. Both sit behind one small `HitDetector` protocol so a
 better detector (a shuttle tracker, a learned model) can replace them without touching the
 segmentation or the recognisers downstream.
+
+The visual detector (a shuttle tracker) lives in `visual_hits` and is re-exported here; it
+imports this module's shared pieces (`HitDetection`, `HitDetectionError`, `_open`) lazily.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
+
+from shuttlesense.visual_hits import VisualHitConfig, VisualHitDetector
 
 logger = logging.getLogger(__name__)
 
@@ -157,171 +162,6 @@ class AudioHitDetector:
         return HitDetection(
             times, strengths, "audio", notes, duration or audio.size / self.config.sample_rate
         )
-
-
-# ----------------------------------------------------------------------------- visual
-
-
-@dataclass
-class VisualHitConfig:
-    """Direction/speed changes of the dominant mover (the shuttle) found by frame differencing."""
-
-    width: int = field(default=160, metadata={"help": "Frames are decoded to this width (px) for speed."})
-    diff_threshold: float = field(
-        default=15.0, metadata={"help": "Grey-level change (0-255) that counts as motion at a pixel."}
-    )
-    min_motion_fraction: float = field(
-        default=0.0005,
-        metadata={"help": "Least moving area (fraction of the frame) for a frame to have a mover."},
-    )
-    merge_radius: int = field(
-        default=3, metadata={"help": "Motion pieces closer than this (px, decoded size) form one mover."}
-    )
-    max_jump: float = field(
-        default=0.2,
-        metadata={"help": "A mover moving more than this fraction of the width between frames is a new one."},
-    )
-    track_min_energy: float = field(
-        default=0.2,
-        metadata={"help": "A region this fraction of the frame's strongest motion can continue a track."},
-    )
-    window_s: float = field(
-        default=0.1, metadata={"help": "Velocity is averaged over this long before and after each frame (s)."}
-    )
-    min_gap_s: float = field(default=0.25, metadata={"help": "Minimum time between two hits (s)."})
-    min_speed_change: float = field(
-        default=0.5,
-        metadata={"help": "Least velocity change at a hit, in frame widths per second (rejects jitter)."},
-    )
-    relative_threshold: float = field(
-        default=0.25,
-        metadata={"help": "A hit's velocity change must reach this fraction of the largest one."},
-    )
-    min_outgoing_ratio: float = field(
-        default=0.5,
-        metadata={
-            "help": "Outgoing speed must be at least this x incoming: a racket launches the shuttle, "
-            "a landing stops it."
-        },
-    )
-
-
-class VisualHitDetector:
-    """Hits where the dominant moving object (the shuttle) starts or reverses abruptly.
-
-    Why this signal: between hits the shuttle's velocity changes smoothly (drag, gravity) and
-    players move smoothly; a hit launches the shuttle fast in a new direction. Frame differences
-    at low resolution make the shuttle the biggest mover; a landing (speed -> 0) is rejected.
-    Assumes a mostly static camera, like broadcast rally shots and tripod phone video.
-    """
-
-    def __init__(self, config: VisualHitConfig | None = None):
-        self.config = config or VisualHitConfig()
-
-    def load_gray(self, video_path: str | Path) -> tuple[np.ndarray, float]:
-        """All frames as float32 greyscale (T, H, W) at `config.width`, and the fps."""
-        container = _open(video_path)
-        with container:
-            if not container.streams.video:
-                raise HitDetectionError(f"Video {video_path} has no video stream.")
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 0)
-            width = min(self.config.width, stream.codec_context.width)
-            height = max(2, int(round(stream.codec_context.height * width / stream.codec_context.width)))
-            frames: list[np.ndarray] = []
-            try:
-                for frame in container.decode(stream):
-                    frames.append(
-                        frame.to_ndarray(width=width, height=height, format="gray").astype(np.float32)
-                    )
-            except Exception as err:
-                raise HitDetectionError(f"Cannot decode the frames of {video_path}: {err}") from err
-        if not frames:
-            raise HitDetectionError(f"Video {video_path} has no decodable frames.")
-        if fps <= 0:
-            raise HitDetectionError(f"Video {video_path} has no frame rate.")
-        return np.stack(frames), fps
-
-    def _mover_positions(self, frames: np.ndarray) -> np.ndarray:
-        """Per frame pair (t-1, t): centroid (x, y) of the largest-motion region, NaN when nothing moves."""
-        from scipy import ndimage
-
-        cfg = self.config
-        positions = np.full((len(frames), 2), np.nan)
-        min_area = cfg.min_motion_fraction * frames.shape[1] * frames.shape[2]
-        structure = np.ones((3, 3), dtype=bool)
-        for t in range(1, len(frames)):
-            diff = np.abs(frames[t] - frames[t - 1])
-            mask = ndimage.binary_opening(diff > cfg.diff_threshold, structure)  # drop grain specks
-            if mask.sum() < min_area:
-                continue
-            labels, count = ndimage.label(ndimage.binary_dilation(mask, structure, cfg.merge_radius))
-            weights = np.where(mask, diff, 0.0)
-            index = np.arange(1, count + 1)
-            energy = np.asarray(ndimage.sum(weights, labels, index=index))
-            centres = np.array(ndimage.center_of_mass(weights, labels, index))[:, ::-1]  # (x, y)
-            positions[t] = self._follow(positions[t - 2 : t], centres, energy, frames.shape[2])
-        return positions
-
-    def _follow(self, history: np.ndarray, centres: np.ndarray, energy: np.ndarray, width: int) -> np.ndarray:
-        """Keep following the mover seen last (predicted one step on) if a strong region is near it.
-
-        Why: a player's region can briefly outweigh the shuttle's; jumping between them would
-        look like a direction change. Otherwise the strongest region starts a new track.
-        """
-        strong = energy >= self.config.track_min_energy * energy.max()
-        last = history[-1] if len(history) else np.array([np.nan, np.nan])
-        if strong.any() and np.isfinite(last).all():
-            prev = history[0] if len(history) == 2 and np.isfinite(history[0]).all() else last
-            predicted = last + (last - prev)
-            dist = np.linalg.norm(centres - predicted, axis=1)
-            dist[~strong] = np.inf
-            best = int(np.argmin(dist))
-            if dist[best] <= self.config.max_jump * width:
-                return centres[best]
-        return centres[int(np.argmax(energy))]
-
-    def score(self, frames: np.ndarray, fps: float) -> np.ndarray:
-        """Per-frame hit score: velocity change (frame widths/s) of the dominant mover at that frame."""
-        cfg = self.config
-        pos = self._mover_positions(frames)
-        valid = ~np.isnan(pos[:, 0])
-        count = len(frames)
-        # v[t] = pos[t+1] - pos[t]; zero when nothing moves, NaN when the mover appears/changes.
-        vel = np.full((count, 2), np.nan)
-        both = valid[1:] & valid[:-1]
-        step = pos[1:] - pos[:-1]
-        jump = np.linalg.norm(np.where(both[:, None], step, 0.0), axis=1) > cfg.max_jump * frames.shape[2]
-        vel[:-1][both & ~jump] = step[both & ~jump]
-        vel[:-1][~valid[1:] & ~valid[:-1]] = 0.0
-        vel *= fps / frames.shape[2]
-        k = max(1, int(round(cfg.window_s * fps)))
-        score = np.zeros(count)
-        for t in range(count):
-            before, after = vel[max(0, t - k) : t], vel[t + 1 : t + 1 + k]
-            v_in = np.nanmedian(before, axis=0) if np.isfinite(before).any() else np.zeros(2)
-            moving = np.isfinite(after[:, 0]) & (np.abs(after).sum(axis=1) > 0)
-            if len(after) < k or not moving.all():
-                continue  # a hit launches a mover that keeps moving; a landing's last jitter does not
-            v_out = np.median(after, axis=0)
-            if np.linalg.norm(v_out) < cfg.min_outgoing_ratio * np.linalg.norm(v_in):
-                continue  # slowing down or stopping: a landing, not a hit
-            score[t] = np.linalg.norm(v_out - v_in)
-        return score
-
-    def detect_in_frames(self, frames: np.ndarray, fps: float) -> tuple[list[float], list[float]]:
-        """Hit times and strengths (velocity change, frame widths/s) in greyscale frames."""
-        cfg = self.config
-        score = self.score(frames, fps)
-        height = max(cfg.min_speed_change, cfg.relative_threshold * float(score.max(initial=0.0)))
-        peaks = _peaks(score, height, int(round(cfg.min_gap_s * fps)))
-        return [float(p / fps) for p in peaks], [float(score[p]) for p in peaks]
-
-    def detect(self, video_path: str | Path) -> HitDetection:
-        frames, fps = self.load_gray(video_path)
-        times, strengths = self.detect_in_frames(frames, fps)
-        notes = [] if times else ["no abrupt shuttle motion change found"]
-        return HitDetection(times, strengths, "visual", notes, len(frames) / fps)
 
 
 # ----------------------------------------------------------------------------- combined

@@ -31,5 +31,7 @@ def test_demo_learns_and_controls_fall_to_chance(tmp_path: Path):
     assert rally["hits_found"] == rally["hits_within_50ms"] == rally["hits_true"], rally
     assert 0 <= rally["strokes_right"] <= rally["hits_true"]
     report = json.loads((out / "rally" / "report.json").read_text())
-    assert len(list((out / "rally" / "clips").glob("*.mp4"))) == report["total_segments"] == rally["hits_true"]
+    assert (
+        len(list((out / "rally" / "clips").glob("*.mp4"))) == report["total_segments"] == rally["hits_true"]
+    )
     assert (out / "rally" / "timeline.png").is_file() and "rally:" in result.stdout

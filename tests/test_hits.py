@@ -41,11 +41,6 @@ def test_audio_finds_every_hit_within_50ms(rallies, seed: int) -> None:
     _match(result, truth, 0.050)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known gap (issue 6): the visual tracker follows the strongest moving region and jumps between "
-    "shuttle and player; it misses the 100 ms target on these rallies. Remove this mark when it passes.",
-)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_visual_finds_every_hit_within_100ms_on_silent_copy(rallies, seed: int) -> None:
     path, truth = rallies[seed, False]
