@@ -144,11 +144,9 @@ def stage_inference(args: DemoArguments, out: Path) -> dict[str, Any]:
     from shuttlesense.evaluation import evaluate_model
     from shuttlesense.recognizer import QwenVLActionRecognizer
 
-    config = json.loads((out / "sft-lora" / "training_config.json").read_text())["script"]
     recognizer = QwenVLActionRecognizer(
-        str(out / "sft-lora"), language=config["language"], num_frames=config["num_frames"],
-        max_pixels=config["max_pixels"],
-    )  # fmt: skip
+        str(out / "sft-lora")
+    )  # language and sampling from its training_config.json
     metrics = evaluate_model(recognizer, str(out / "dataset"), "test", out / "evaluation", overwrite=True)
     controls = control_accuracies(recognizer, str(out / "dataset"), "test", args.seed)
     clip = next((out / "source").rglob("*_14.mp4"))  # a Smash

@@ -36,11 +36,16 @@ class QwenVLSection:
     base_model: str | None = field(
         default=None, metadata={"help": "Base model for an adapter, if not the one in its adapter_config."}
     )
-    language: str = field(
-        default="zh", metadata={"help": "Prompt/answer language the model was trained with."}
+    language: str | None = field(
+        default=None,
+        metadata={"help": "Prompt/answer language; null: as trained (training_config.json), else zh."},
     )
-    num_frames: int = field(default=16, metadata={"help": "Frames sampled from each stroke clip."})
-    max_pixels: int = field(default=448 * 448, metadata={"help": "Pixel budget per frame."})
+    num_frames: int | None = field(
+        default=None, metadata={"help": "Frames per stroke clip; null: as trained, else 16."}
+    )
+    max_pixels: int | None = field(
+        default=None, metadata={"help": "Pixel budget per frame; null: as trained, else 448x448."}
+    )
     use_ensemble: bool = field(
         default=True, metadata={"help": "Combine with VideoMAE when Qwen-VL is unsure (needs videomae)."}
     )
@@ -89,7 +94,8 @@ class PipelineConfig:
     top_k: int = field(default=3, metadata={"help": "How many top classes per model go into the report."})
 
     def __post_init__(self) -> None:
-        labels.prompt(self.qwen_vl.language)  # unknown language -> clear error now
+        if self.qwen_vl.language is not None:
+            labels.prompt(self.qwen_vl.language)  # unknown language -> clear error now
         if not 0.0 <= self.qwen_vl.confidence_threshold <= 1.0:
             raise ValueError(
                 f"qwen_vl.confidence_threshold must be in [0, 1]; got {self.qwen_vl.confidence_threshold}."
@@ -201,5 +207,6 @@ class PipelineArguments:
             config.videomae.enabled, config.videomae.model_path = True, self.videomae_path
         if self.hit_method:
             config.hit_detection.method = self.hit_method
-        labels.prompt(config.qwen_vl.language)
+        if config.qwen_vl.language is not None:
+            labels.prompt(config.qwen_vl.language)
         return config

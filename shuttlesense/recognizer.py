@@ -8,6 +8,7 @@ softmax over the 18 log-likelihoods gives probabilities usable for thresholds an
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -126,6 +127,32 @@ def resolve_model_source(model_path: str, base_model: str | None = None) -> Mode
     return ModelSource(model_path, model_path, None, model_path)
 
 
+DEFAULT_LANGUAGE, DEFAULT_NUM_FRAMES, DEFAULT_MAX_PIXELS = "zh", 16, 448 * 448
+"""Used when neither the caller nor the model's training_config.json says otherwise."""
+_TRAINED_KEYS = ("language", "num_frames", "fps", "min_frames", "max_frames", "max_pixels")
+
+
+def trained_settings(model_path: str) -> dict[str, Any]:
+    """Prompt language and frame sampling the model was trained with (its `training_config.json`).
+
+    `recipes/sft_lora.py` writes that file beside the adapter; a model without one (a base model,
+    a merged model from elsewhere) gives {}.
+    """
+    path = Path(model_path).expanduser() / "training_config.json"
+    if not path.is_file() and not looks_local(model_path) and not Path(model_path).expanduser().exists():
+        try:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(model_path, "training_config.json"))
+        except Exception:  # no such file in the repo, or the Hub unreachable: defaults apply
+            return {}
+    try:
+        script = json.loads(path.read_text(encoding="utf-8")).get("script", {})
+    except (OSError, ValueError):
+        return {}
+    return {key: script[key] for key in _TRAINED_KEYS if script.get(key) is not None}
+
+
 def resolve_device_dtype(
     device: str | None, dtype: str | torch.dtype | None
 ) -> tuple[str, torch.dtype | str]:
@@ -170,8 +197,9 @@ class QwenVLActionRecognizer:
     """Recognise the badminton stroke in a clip with a (LoRA-tuned) Qwen2-VL / Qwen2.5-VL / Qwen3-VL.
 
     `model_path`: adapter folder or Hub id (base from its adapter config, or `base_model`), or a
-    full/merged model. `language` must be the one the model was trained with (prompt and class
-    names). `mode`: "score" (shared-prefix scoring, default), "naive" (the same scores the slow way)
+    full/merged model. `language`, `num_frames` and `max_pixels` default to what the model was
+    trained with (its `training_config.json`), else zh / 16 / 448x448; a model answers well only
+    with its training prompt and sampling. `mode`: "score" (shared-prefix scoring, default), "naive" (the same scores the slow way)
     or "generate" (greedy text matched to a class name, for comparison; one-hot probabilities).
     """
 
@@ -181,9 +209,9 @@ class QwenVLActionRecognizer:
         base_model: str | None = None,
         device: str | None = None,
         dtype: str | torch.dtype | None = None,
-        language: str = "zh",
-        num_frames: int = 16,
-        max_pixels: int = 448 * 448,
+        language: str | None = None,
+        num_frames: int | None = None,
+        max_pixels: int | None = None,
         mode: str = "score",
         *,
         sampling: FrameSampling | None = None,
@@ -196,24 +224,38 @@ class QwenVLActionRecognizer:
             raise ValueError(
                 "Label scoring needs a 4-D attention mask: use attn_implementation sdpa or eager."
             )
-        labels.prompt(language)  # unknown language: fail before loading anything
-        self.model_path, self.language, self.mode = str(model_path), language, mode
-        self.sampling = sampling or FrameSampling(num_frames=num_frames, max_pixels=max_pixels)
+        self.model_path, self.mode = str(model_path), mode
+        trained = trained_settings(self.model_path)
+        self.language = language or trained.get("language", DEFAULT_LANGUAGE)
+        labels.prompt(self.language)  # unknown language: fail before loading anything
+        if sampling is None:
+            sampling = FrameSampling(
+                **{k: v for k, v in trained.items() if k in ("fps", "min_frames", "max_frames")},
+                num_frames=num_frames or trained.get("num_frames", DEFAULT_NUM_FRAMES),
+                max_pixels=max_pixels or trained.get("max_pixels", DEFAULT_MAX_PIXELS),
+            )
+            if num_frames:  # an explicit frame count wins over the trained fps sampling
+                sampling.fps = None
+        self.sampling = sampling
         self.source = resolve_model_source(self.model_path, base_model)
         self.base_model = self.source.base_model
         self.device, self.dtype = resolve_device_dtype(device, dtype)
         self.model, self.processor = load_model(
             self.source, self.device, self.dtype, attn_implementation, merge_lora
         )
-        names = labels.class_names(language)
-        self.candidates = [answer_token_ids(self.processor, language, name) for name in names]
+        names = labels.class_names(self.language)
+        self.candidates = [answer_token_ids(self.processor, self.language, name) for name in names]
         logger.info(
-            "Loaded %s%s on %s (%s), mode %s.",
+            "Loaded %s%s on %s (%s), mode %s; language %s, %s frames, max_pixels %d%s.",
             self.source.adapter or self.source.base_model,
             f" on base {self.base_model}" if self.source.adapter else "",
             self.device,
             self.dtype,
             mode,
+            self.language,
+            f"{self.sampling.fps} fps" if self.sampling.fps else self.sampling.num_frames,
+            self.sampling.max_pixels,
+            " (as in its training_config.json)" if trained else "",
         )
 
     def load_clip(self, video: Any, fps: float | None = None) -> DecodedClip:

@@ -20,17 +20,24 @@ class RecognizerArguments:
         default=None,
         metadata={"help": "Base model for an adapter, if not the one named in its adapter_config.json."},
     )
-    language: str = field(
-        default="zh",
+    language: str | None = field(
+        default=None,
         metadata={
-            "help": "Prompt and answer language the model was trained with.",
+            "help": "Prompt and answer language the model was trained with (default: from its "
+            "training_config.json, else zh).",
             "choices": list(labels.LANGUAGES),
         },
     )
-    num_frames: int = field(default=16, metadata={"help": "Frames sampled uniformly from each clip."})
-    max_pixels: int = field(
-        default=448 * 448,
-        metadata={"help": "Pixel budget per frame (width x height), applied in the decoder."},
+    num_frames: int | None = field(
+        default=None,
+        metadata={"help": "Frames sampled uniformly from each clip (default: as trained, else 16)."},
+    )
+    max_pixels: int | None = field(
+        default=None,
+        metadata={
+            "help": "Pixel budget per frame (width x height), applied in the decoder (default: as trained, "
+            "else 200704 = 448x448)."
+        },
     )
     device: str | None = field(
         default=None, metadata={"help": "Device (cuda, cuda:1, cpu); default: best available."}

@@ -114,7 +114,11 @@ def model_summary(detector: Any) -> str:
     config = detector.config
     lines = []
     if getattr(detector, "qwen_vl", None) is not None:
-        lines.append(f"- Qwen-VL: `{config.qwen_vl.model_path}` (language {config.qwen_vl.language})")
+        qwen = detector.qwen_vl
+        lines.append(
+            f"- Qwen-VL: `{config.qwen_vl.model_path}` (language {qwen.language}, "
+            f"{qwen.sampling.num_frames} frames, max_pixels {qwen.sampling.max_pixels})"
+        )
     if getattr(detector, "videomae", None) is not None:
         lines.append(f"- VideoMAE: `{config.videomae.model_path}`")
     lines += [f"- note: {note}" for note in getattr(detector, "notes", [])]

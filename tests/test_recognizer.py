@@ -198,3 +198,22 @@ def test_import_is_lazy():
     import shuttlesense
 
     assert shuttlesense.QwenVLActionRecognizer is QwenVLActionRecognizer
+
+
+def test_prompt_and_sampling_default_to_the_adapters_training_config(tiny_model_dirs, tmp_path, clip_path):
+    adapter = _make_adapter(tiny_model_dirs["qwen2_5_vl"], tmp_path / "lora")
+    trained = {"language": "en", "num_frames": 6, "max_pixels": 56 * 56, "fps": None, "min_frames": 4}
+    (adapter / "training_config.json").write_text(json.dumps({"script": trained, "training": {}}))
+    recognizer = QwenVLActionRecognizer(str(adapter))
+    assert recognizer.language == "en"
+    assert (recognizer.sampling.num_frames, recognizer.sampling.max_pixels) == (6, 56 * 56)
+    assert len(recognizer.load_clip(clip_path).frames) == 6
+    explicit = QwenVLActionRecognizer(str(adapter), language="zh", num_frames=4)
+    assert explicit.language == "zh" and explicit.sampling.num_frames == 4
+    assert explicit.sampling.max_pixels == 56 * 56  # what was not given still comes from training
+
+
+def test_without_training_config_the_documented_defaults_apply(tiny_model_dirs):
+    recognizer = QwenVLActionRecognizer(str(tiny_model_dirs["qwen2_vl"]))
+    assert recognizer.language == "zh"
+    assert (recognizer.sampling.num_frames, recognizer.sampling.max_pixels) == (16, 448 * 448)
