@@ -34,7 +34,7 @@ def _tiny_note(role: str, model_path: str, kind: str | None) -> str | None:
         return f"{role} model {name} is a tiny RANDOM test model: its strokes are meaningless."
     if kind == "tiny-base":
         return (
-            f"{role} adapter {name} sits on a tiny test base model: it can only know the "
+            f"{role} model {name} was trained from a tiny test model: it can only know the "
             "synthetic data it was trained on, not real badminton."
         )
     return None

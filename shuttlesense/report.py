@@ -52,13 +52,14 @@ def _config_is_tiny(path: Path) -> bool:
 
 
 def tiny_model_kind(model_path: str | Path, base_model: str | None = None) -> str | None:
-    """ "random" for a tiny random model, "tiny-base" for an adapter on one, None otherwise.
+    """ "random" for a tiny random model, "tiny-base" for one trained from it (an adapter on one, or a
+    fully fine-tuned copy with its `training_config.json`), None otherwise.
 
     Only local folders are inspected (a Hub id is never a tiny model: those are built offline).
     """
     path = Path(model_path).expanduser()
     if _config_is_tiny(path):
-        return "random"
+        return "tiny-base" if (path / "training_config.json").is_file() else "random"
     base = base_model
     if base is None:
         try:

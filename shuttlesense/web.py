@@ -58,7 +58,7 @@ RANDOM_BANNER = (
     "or qwen_vl.model_path in --config for real stroke recognition."
 )
 TOY_BANNER = (
-    "⚠ Toy model: the adapter sits on a tiny RANDOM base model, so at best it knows the synthetic "
+    "⚠ Toy model: trained from a tiny RANDOM base model, so at best it knows the synthetic "
     "clips it was trained on. Its predictions on real badminton are meaningless."
 )
 

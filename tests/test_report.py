@@ -1,6 +1,7 @@
 """Figures are real PNGs of readable size; the report states baselines, split and tiny-model warnings."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,10 @@ def test_report_warns_about_tiny_random_models(tmp_path: Path, realistic_metrics
     assert tiny_model_kind(tiny) == "random"
     assert tiny_model_kind(adapter) == "tiny-base"
     assert tiny_model_kind(tmp_path / "nothing-here") is None
+    fine_tuned = tmp_path / "fine-tuned"  # a full fine-tune keeps the marker in its config
+    shutil.copytree(tiny, fine_tuned)
+    (fine_tuned / "training_config.json").write_text("{}")
+    assert tiny_model_kind(fine_tuned) == "tiny-base"
     assert tiny_model_kind("Qwen/Qwen2.5-VL-7B-Instruct") is None
 
     path = write_markdown_report(
