@@ -56,13 +56,20 @@ class QwenVLEnhancedDetector:
         self.config = config
         self.notes: list[str] = []
         self.tiny_kinds: dict[str, str | None] = {"qwen_vl": None, "videomae": None}
-        """Per model: "random" (tiny random test model), "tiny-base" (adapter on one) or None."""
+        """Per model: "random" (tiny random test model), "tiny-base" (trained from one) or None."""
         self.qwen_vl = qwen_vl if qwen_vl is not None else self._load_qwen_vl()
         self.videomae = videomae if videomae is not None else self._load_videomae()
         if self.qwen_vl is None and self.videomae is None:
             raise ValueError(
                 "Neither model is available: enable qwen_vl (with a model_path) or videomae in the config."
             )
+        for key, role in (("qwen_vl", "Qwen-VL"), ("videomae", "VideoMAE")):
+            model = getattr(self, key)
+            if model is not None:
+                self.tiny_kinds[key] = tiny_model_kind(model.model_path, getattr(model, "base_model", None))
+                note = _tiny_note(role, model.model_path, self.tiny_kinds[key])
+                if note:
+                    self.notes.append(note)
 
     def _load_qwen_vl(self) -> Any | None:
         section = self.config.qwen_vl
@@ -73,7 +80,7 @@ class QwenVLEnhancedDetector:
             raise ValueError("qwen_vl.model_path is not set: name an adapter folder, model folder or Hub id.")
         from shuttlesense.recognizer import QwenVLActionRecognizer
 
-        recognizer = QwenVLActionRecognizer(
+        return QwenVLActionRecognizer(
             section.model_path,
             base_model=section.base_model,
             device=section.device,
@@ -82,11 +89,6 @@ class QwenVLEnhancedDetector:
             num_frames=section.num_frames,
             max_pixels=section.max_pixels,
         )
-        self.tiny_kinds["qwen_vl"] = tiny_model_kind(section.model_path, recognizer.base_model)
-        note = _tiny_note("Qwen-VL", section.model_path, self.tiny_kinds["qwen_vl"])
-        if note:
-            self.notes.append(note)
-        return recognizer
 
     def _load_videomae(self) -> Any | None:
         section = self.config.videomae
@@ -100,19 +102,12 @@ class QwenVLEnhancedDetector:
         from shuttlesense.videomae import VideoMAEActionRecognizer
 
         try:
-            recognizer = VideoMAEActionRecognizer(
-                section.model_path, device=section.device, dtype=section.dtype
-            )
+            return VideoMAEActionRecognizer(section.model_path, device=section.device, dtype=section.dtype)
         except (OSError, ValueError) as err:
             message = f"VideoMAE model {section.model_path} could not be loaded ({err}): Qwen-VL alone."
             logger.warning(message)
             self.notes.append(message)
             return None
-        self.tiny_kinds["videomae"] = tiny_model_kind(section.model_path)
-        note = _tiny_note("VideoMAE", section.model_path, self.tiny_kinds["videomae"])
-        if note:
-            self.notes.append(note)
-        return recognizer
 
     def ensemble_active(self, use_ensemble: bool = True) -> bool:
         """Both models are there and both the call and the config ask for the ensemble."""
@@ -226,8 +221,8 @@ class QwenVLEnhancedDetector:
             "duration_s": round(hits.duration, 3),
             "shuttlesense_version": shuttlesense.__version__,
             "models": {
-                "qwen_vl": self.config.qwen_vl.model_path if self.qwen_vl is not None else None,
-                "videomae": self.config.videomae.model_path if self.videomae is not None else None,
+                "qwen_vl": self.qwen_vl.model_path if self.qwen_vl is not None else None,
+                "videomae": self.videomae.model_path if self.videomae is not None else None,
             },
             "ensemble": self.ensemble_active(use_ensemble),
             "confidence_threshold": self.config.qwen_vl.confidence_threshold,

@@ -192,6 +192,10 @@ def test_unsure_qwen_vl_is_ensembled_with_videomae(detector, tiny_videomae, rall
     both = QwenVLEnhancedDetector(config, qwen_vl=detector.qwen_vl, videomae=videomae)
     report = both.process_video_with_action_recognition(rally[0], clips_dir=tmp_path)
     assert report["ensemble"] is True and report["total_segments"] == NUM_HITS
+    # injected models are described as loaded ones are: both are tiny random models
+    assert report["models"] == {"qwen_vl": detector.qwen_vl.model_path, "videomae": str(tiny_videomae)}
+    assert both.tiny_kinds == {"qwen_vl": "random", "videomae": "random"}
+    assert sum("tiny RANDOM" in note for note in report["notes"]) == 2
     for segment in report["segments"]:
         assert segment["decided_by"] == "ensemble"  # random models are far below 0.9
         expected = weighted_average(
