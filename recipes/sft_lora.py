@@ -9,14 +9,19 @@ Interrupted runs resume from the last checkpoint in output_dir.
 
 from __future__ import annotations
 
-import json
-
 from transformers import set_seed
 from trl import SFTConfig, TrlParser
 
 from shuttlesense.model_utils import get_datasets, get_last_checkpoint, get_model, get_processor
 from shuttlesense.train_config import VideoModelConfig, VideoScriptArguments
-from shuttlesense.training import build_trainer, default_to_gloo_on_cpu, finish_run, logger, setup_logging
+from shuttlesense.training import (
+    build_trainer,
+    default_to_gloo_on_cpu,
+    finish_run,
+    logger,
+    setup_logging,
+    train_and_evaluate,
+)
 
 
 def main(script_args: VideoScriptArguments, training_args: SFTConfig, model_args: VideoModelConfig) -> None:
@@ -34,18 +39,9 @@ def main(script_args: VideoScriptArguments, training_args: SFTConfig, model_args
         model, processor, train_dataset, eval_dataset, script_args, training_args, model_args
     )
 
-    train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
-    trainer.log_metrics("train", train_result.metrics)
-    trainer.save_metrics("train", train_result.metrics)
-    trainer.save_state()
-    trainer.save_model(training_args.output_dir)
-
-    metrics = {}
-    if eval_dataset is not None:
-        metrics = trainer.evaluate()
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
-        logger.info("Eval metrics: %s", json.dumps(metrics))
+    metrics = train_and_evaluate(
+        trainer, training_args.output_dir, last_checkpoint, evaluate=eval_dataset is not None
+    )
     finish_run(trainer, processor, script_args, training_args, model_args, metrics)
 
 

@@ -10,12 +10,10 @@ it; `--help` lists them all. Interrupted runs resume from the last checkpoint in
 
 from __future__ import annotations
 
-import json
-
 from transformers import TrainingArguments, set_seed
 
 from shuttlesense.model_utils import get_datasets, get_last_checkpoint
-from shuttlesense.training import setup_logging
+from shuttlesense.training import setup_logging, train_and_evaluate
 from shuttlesense.videomae_training import (
     VideoMAEModelArguments,
     VideoMAEScriptArguments,
@@ -45,18 +43,9 @@ def main(
         model, image_processor, train_dataset, eval_dataset, script_args, training_args
     )
 
-    train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
-    trainer.log_metrics("train", train_result.metrics)
-    trainer.save_metrics("train", train_result.metrics)
-    trainer.save_state()
-    trainer.save_model(training_args.output_dir)
-
-    metrics = {}
-    if eval_dataset is not None:
-        metrics = trainer.evaluate()
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
-        logger.info("Eval metrics: %s", json.dumps(metrics))
+    metrics = train_and_evaluate(
+        trainer, training_args.output_dir, last_checkpoint, evaluate=eval_dataset is not None
+    )
     finish_videomae_run(trainer, image_processor, script_args, training_args, model_args, metrics)
 
 

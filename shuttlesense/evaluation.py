@@ -33,6 +33,7 @@ from shuttlesense.report import (
     tiny_model_kind,
     write_markdown_report,
 )
+from shuttlesense.results import error_result
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ def evaluate_model(
             except Exception as err:  # one bad clip must not end a long run; see FAIL_FAST_AFTER
                 logger.warning("Clip %s failed: %s: %s", row_id, type(err).__name__, err)
                 line = {"id": row_id, "label": label, "label_name": labels.by_id(label).en, "predicted": None}
-                line |= {"error": f"{type(err).__name__}: {err}", "error_type": type(err).__name__}
+                line |= error_result(err)
                 failures.append(line)
                 out.write(json.dumps(line, ensure_ascii=False) + "\n")
                 out.flush()

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import torch
 from datasets import Dataset
 from peft import LoraConfig
 from transformers import (
-    AutoConfig,
     AutoModelForImageTextToText,
     AutoProcessor,
     PreTrainedModel,
@@ -23,7 +21,7 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint as _hf_last_checkpoint
 
 from shuttlesense.data import load_split
-from shuttlesense.paths import looks_local
+from shuttlesense.paths import checked_model_config
 from shuttlesense.train_config import VideoModelConfig, VideoScriptArguments
 
 logger = logging.getLogger(__name__)
@@ -46,16 +44,11 @@ LORA_TARGETS = {
 
 def check_model_type(name_or_path: str, revision: str = "main") -> str:
     """The checkpoint's model_type; a clear error before any weights load if it is not a Qwen-VL."""
-    if not Path(name_or_path).expanduser().exists() and looks_local(name_or_path):
-        raise FileNotFoundError(f"Model folder not found: {name_or_path}")
-    config = AutoConfig.from_pretrained(name_or_path, revision=revision)
-    model_type = getattr(config, "model_type", None)
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        raise ValueError(
-            f"{name_or_path} is a {model_type!r} model; ShuttleSense trains Qwen-VL models only "
-            f"({', '.join(SUPPORTED_MODEL_TYPES)}), e.g. Qwen/Qwen2.5-VL-3B-Instruct."
-        )
-    return model_type
+    requirement = (
+        f"; ShuttleSense trains Qwen-VL models only ({', '.join(SUPPORTED_MODEL_TYPES)}), "
+        "e.g. Qwen/Qwen2.5-VL-3B-Instruct."
+    )
+    return checked_model_config(name_or_path, SUPPORTED_MODEL_TYPES, requirement, revision).model_type
 
 
 def get_processor(model_args: VideoModelConfig) -> ProcessorMixin:

@@ -1,4 +1,5 @@
-"""Tell a local path from a Hugging Face Hub id, so a missing folder fails as "not found" at once.
+"""Tell a local path from a Hugging Face Hub id, so a missing folder fails as "not found" at once,
+and check a checkpoint's kind from its config before any weights load.
 
 Hub ids are `name` or `owner/name`; anything starting with `.`, `/` or `~`, or with more than one
 slash, can only be meant as a local path (and must not be sent to the Hub, which retries for ~30 s).
@@ -6,7 +7,30 @@ slash, can only be meant as a local path (and must not be sent to the Hub, which
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
 
 def looks_local(name: str) -> bool:
     """True if `name` can only be a local path, never a Hub id."""
     return name.startswith((".", "/", "~")) or name.count("/") > 1
+
+
+def checked_model_config(
+    name_or_path: str, supported: Sequence[str], requirement: str, revision: str = "main"
+) -> Any:
+    """The checkpoint's config, read before any weights load; a clear error if it is the wrong kind.
+
+    A missing local folder is FileNotFoundError; a `model_type` not in `supported` is ValueError
+    "<name> is a '<type>' model<requirement>".
+    """
+    from transformers import AutoConfig
+
+    if not Path(name_or_path).expanduser().exists() and looks_local(name_or_path):
+        raise FileNotFoundError(f"Model folder not found: {name_or_path}")
+    config = AutoConfig.from_pretrained(name_or_path, revision=revision)
+    model_type = getattr(config, "model_type", None)
+    if model_type not in supported:
+        raise ValueError(f"{name_or_path} is a {model_type!r} model{requirement}")
+    return config

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from shuttlesense import text_table
 from shuttlesense.recognizer_args import RecognizerArguments
+from shuttlesense.results import error_result
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def prediction_record(path: Path, result: dict[str, Any], top_k: int) -> dict[st
 
 
 def error_record(path: Path, err: Exception) -> dict[str, Any]:
-    return {"file": str(path), "error": f"{type(err).__name__}: {err}", "error_type": type(err).__name__}
+    return {"file": str(path), **error_result(err)}
 
 
 def format_table(records: list[dict[str, Any]], base: Path | None = None) -> str:

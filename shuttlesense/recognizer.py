@@ -22,7 +22,7 @@ from shuttlesense import labels
 from shuttlesense.conversation import answer_token_ids
 from shuttlesense.data import FrameSampling, load_video
 from shuttlesense.paths import looks_local
-from shuttlesense.results import result_from_probabilities
+from shuttlesense.results import error_result, result_from_probabilities
 from shuttlesense.scoring import generate_answer, naive_scores, score_candidates
 from shuttlesense.video_io import (
     DecodedClip,
@@ -329,5 +329,5 @@ class QwenVLActionRecognizer:
             except (ValueError, OSError, TypeError) as err:
                 if errors == "raise":
                     raise
-                results.append({"error": f"{type(err).__name__}: {err}", "error_type": type(err).__name__})
+                results.append(error_result(err))
         return results

@@ -44,3 +44,8 @@ def result_from_probabilities(probs: Sequence[float] | np.ndarray | Any, top_k: 
         "probabilities": {name: float(p) for name, p in zip(labels.CLASS_NAMES_EN, probs, strict=True)},
         "top_k": top,
     }
+
+
+def error_result(err: Exception) -> dict[str, Any]:
+    """The record that stands in for a result when a clip cannot be classified (errors="record")."""
+    return {"error": f"{type(err).__name__}: {err}", "error_type": type(err).__name__}

@@ -7,6 +7,7 @@ the settings TRL needs to leave our video rows alone, the collator, the accuracy
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -97,6 +98,26 @@ def build_trainer(
         "Trainable parameters: %s of %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total
     )
     return trainer
+
+
+def train_and_evaluate(trainer, output_dir: str, resume_from: str | None, evaluate: bool) -> dict[str, float]:
+    """Train (resuming if a checkpoint is given), save model and state, then evaluate if asked.
+
+    The middle of every entry script (`sft_lora.py`, `videomae.py`): metrics are logged and saved
+    as `train_results.json` / `eval_results.json` the way the Trainer's own examples do.
+    """
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    trainer.log_metrics("train", train_result.metrics)
+    trainer.save_metrics("train", train_result.metrics)
+    trainer.save_state()
+    trainer.save_model(output_dir)
+    if not evaluate:
+        return {}
+    metrics = trainer.evaluate()
+    trainer.log_metrics("eval", metrics)
+    trainer.save_metrics("eval", metrics)
+    logger.info("Eval metrics: %s", json.dumps(metrics))
+    return metrics
 
 
 def is_tiny_random(model) -> bool:

@@ -22,8 +22,8 @@ import numpy as np
 
 from shuttlesense import labels
 from shuttlesense.data import FixedFrameSampling, load_video
-from shuttlesense.paths import looks_local
-from shuttlesense.results import result_from_probabilities
+from shuttlesense.paths import checked_model_config, looks_local
+from shuttlesense.results import error_result, result_from_probabilities
 from shuttlesense.video_io import DecodedClip, sample_indices
 
 logger = logging.getLogger(__name__)
@@ -49,16 +49,11 @@ def resolve_model_path(model_path: str | Path) -> str:
 
 def check_video_classifier(model_path: str, revision: str = "main") -> Any:
     """The checkpoint's config; a clear ValueError before any weights load if it is not a VideoMAE."""
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(model_path, revision=revision)
-    model_type = getattr(config, "model_type", None)
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        raise ValueError(
-            f"{model_path} is a {model_type!r} model, not a VideoMAE video classifier "
-            f"(e.g. MCG-NJU/videomae-base-finetuned-kinetics fine-tuned with recipes/videomae.py)."
-        )
-    return config
+    requirement = (
+        ", not a VideoMAE video classifier (e.g. MCG-NJU/videomae-base-finetuned-kinetics fine-tuned "
+        "with recipes/videomae.py)."
+    )
+    return checked_model_config(model_path, SUPPORTED_MODEL_TYPES, requirement, revision)
 
 
 def class_ids_of(id2label: Mapping[Any, str]) -> list[int] | None:
@@ -122,10 +117,6 @@ def _resample(clip: DecodedClip, num_frames: int) -> DecodedClip:
     picks = sample_indices(len(clip.frames), num_frames)
     indices = [clip.indices[i] for i in picks] if len(clip.indices) == len(clip.frames) else picks
     return DecodedClip(np.ascontiguousarray(clip.frames[picks]), indices, clip.fps, clip.total_frames)
-
-
-def _error_result(err: Exception) -> dict[str, Any]:
-    return {"error": f"{type(err).__name__}: {err}", "error_type": type(err).__name__}
 
 
 class VideoMAEActionRecognizer:
@@ -228,7 +219,7 @@ class VideoMAEActionRecognizer:
             except _RECOVERABLE as err:
                 if errors == "raise":
                     raise
-                results.append(_error_result(err))
+                results.append(error_result(err))
                 continue
             pending.append((len(results), clip, time.perf_counter() - start))
             results.append(None)
