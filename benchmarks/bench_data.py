@@ -24,7 +24,7 @@ MAX_PIXELS = 448 * 448
 
 
 def time_prepare(source: Path, output: Path) -> tuple[float, int]:
-    from shuttlesense.prepare import PrepareArguments, prepare_dataset
+    from shuttlesense.data.prepare import PrepareArguments, prepare_dataset
 
     start = time.perf_counter()
     stats = prepare_dataset(PrepareArguments(source=str(source), output=str(output), progress=False))
@@ -32,7 +32,7 @@ def time_prepare(source: Path, output: Path) -> tuple[float, int]:
 
 
 def load_ours(rows: list[dict]) -> tuple[int, int]:
-    from shuttlesense.data import FrameSampling, load_clip
+    from shuttlesense.data.loading import FrameSampling, load_clip
 
     sampling = FrameSampling(num_frames=NUM_FRAMES, max_pixels=MAX_PIXELS)
     shape = None
@@ -60,8 +60,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="alternating timing rounds per loader")
     args = parser.parse_args()
 
-    from shuttlesense.data import load_split
-    from shuttlesense.synth import write_synthetic_dataset
+    from shuttlesense.data.loading import load_split
+    from shuttlesense.synthetic.clips import write_synthetic_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -31,10 +31,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from shuttlesense.conversation import answer_token_ids
+from shuttlesense.data.video_io import DecodedClip
+from shuttlesense.inference.conversation import answer_token_ids
+from shuttlesense.inference.scoring import (
+    encode_prompt,
+    generate_answer,
+    naive_scores,
+    prefill,
+    score_candidates,
+)
 from shuttlesense.labels import class_names
-from shuttlesense.scoring import encode_prompt, generate_answer, naive_scores, prefill, score_candidates
-from shuttlesense.video_io import DecodedClip
 
 GOAL_VS_PREFILL, GOAL_VS_NAIVE = 1.3, 5.0
 
@@ -49,7 +55,7 @@ def build_mid_model(output_dir: Path) -> Path:
         Qwen2VLVideoProcessor,
     )
 
-    from shuttlesense.tiny_tokenizer import CHAT_TEMPLATE, build_tokenizer, special_token_ids
+    from shuttlesense.synthetic.tokenizer import CHAT_TEMPLATE, build_tokenizer, special_token_ids
 
     tokenizer = build_tokenizer()
     ids = special_token_ids(tokenizer)
@@ -186,7 +192,7 @@ def main() -> None:
     hf_logging.set_verbosity_error()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {load}")
-    from shuttlesense.tiny_models import build_tiny_model
+    from shuttlesense.synthetic.tiny_models import build_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
         tiny = build_tiny_model("qwen2_5_vl", Path(tmp) / "tiny")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from transformers import TrainingArguments, set_seed
 
-from shuttlesense.model_utils import get_datasets, get_last_checkpoint
-from shuttlesense.training import setup_logging, train_and_evaluate
-from shuttlesense.videomae_training import (
+from shuttlesense.training.model_utils import get_datasets, get_last_checkpoint
+from shuttlesense.training.trainer import setup_logging, train_and_evaluate
+from shuttlesense.training.videomae import (
     VideoMAEModelArguments,
     VideoMAEScriptArguments,
     build_videomae_trainer,

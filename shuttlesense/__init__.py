@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 from shuttlesense.labels import CLASS_NAMES_EN, CLASS_NAMES_ZH, CLASSES, NUM_CLASSES
 
 if TYPE_CHECKING:
-    from shuttlesense.pipeline import QwenVLEnhancedDetector, create_qwen_vl_enhanced_detector
-    from shuttlesense.recognizer import QwenVLActionRecognizer
-    from shuttlesense.videomae import VideoMAEActionRecognizer
+    from shuttlesense.inference.recognizer import QwenVLActionRecognizer
+    from shuttlesense.inference.videomae import VideoMAEActionRecognizer
+    from shuttlesense.rally.pipeline import QwenVLEnhancedDetector, create_qwen_vl_enhanced_detector
 
 __version__ = "0.1.0.dev0"
 
@@ -27,10 +27,10 @@ __all__ = [
 
 # Heavy classes (torch, transformers) load on first use, so `import shuttlesense` stays light.
 _LAZY = {
-    "QwenVLActionRecognizer": "shuttlesense.recognizer",
-    "VideoMAEActionRecognizer": "shuttlesense.videomae",
-    "QwenVLEnhancedDetector": "shuttlesense.pipeline",
-    "create_qwen_vl_enhanced_detector": "shuttlesense.pipeline",
+    "QwenVLActionRecognizer": "shuttlesense.inference.recognizer",
+    "VideoMAEActionRecognizer": "shuttlesense.inference.videomae",
+    "QwenVLEnhancedDetector": "shuttlesense.rally.pipeline",
+    "create_qwen_vl_enhanced_detector": "shuttlesense.rally.pipeline",
 }
 
 

@@ -1,4 +1,5 @@
-"""`shuttlesense` command line: one sub-command per task, each configured by a dataclass.
+"""`shuttlesense` command line: one sub-command per task, each configured by a dataclass, and the
+plain-text tables commands print.
 
 Sub-commands are imported lazily so `shuttlesense --help` stays fast; each module exposes
 `main(argv)` and parses its own options with `parse_dataclass_args` (transformers'
@@ -10,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import unicodedata
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -18,11 +20,11 @@ T = TypeVar("T")
 # name -> (module implementing `main(argv)`, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
     "tiny-model": (
-        "shuttlesense.tiny_models",
+        "shuttlesense.synthetic.tiny_models",
         "write a tiny RANDOM Qwen-VL or VideoMAE model (tests and offline demo only; it knows nothing)",
     ),
     "prepare": (
-        "shuttlesense.prepare",
+        "shuttlesense.data.prepare",
         "turn the VideoBadminton folders into a Hub-ready datasets folder (parquet + card + stats)",
     ),
     "demo": (
@@ -30,27 +32,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run the whole workflow offline on CPU: synthetic clips, tiny model, LoRA training, evaluation",
     ),
     "synth": (
-        "shuttlesense.synth",
+        "shuttlesense.synthetic.clips",
         "write synthetic stroke clips in the VideoBadminton layout, or a synthetic rally with hit times",
     ),
     "evaluate": (
-        "shuttlesense.evaluation",
+        "shuttlesense.evaluation.evaluator",
         "score a model on a dataset split: metrics.json, figures, report.md",
     ),
     "predict": (
-        "shuttlesense.predict",
+        "shuttlesense.inference.predict",
         "recognise the stroke in a clip or a folder of clips (table or JSON lines)",
     ),
     "analyze": (
-        "shuttlesense.analyze",
+        "shuttlesense.rally.analyze",
         "find the hits in a rally video and name each stroke: JSON report, timeline picture, clips",
     ),
     "serve": (
-        "shuttlesense.serve",
+        "shuttlesense.web.serve",
         "the web app on 127.0.0.1: recognise a stroke clip or analyse a rally in the browser (Gradio)",
     ),
     "merge": (
-        "shuttlesense.merge",
+        "shuttlesense.training.merge",
         "merge a LoRA adapter into its base model and save a standalone model",
     ),
 }
@@ -69,6 +71,25 @@ def positional_to_option(argv: Sequence[str], name: str) -> list[str]:
     """Let `command VALUE --opts` mean `command --name VALUE --opts` (dataclass parsers are option-only)."""
     argv = list(argv)
     return [f"--{name}", *argv] if argv and not argv[0].startswith("-") else argv
+
+
+def display_width(text: str) -> int:
+    """Terminal columns of `text` (wide and full-width characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Header, a dashed rule, then the rows; columns padded to their widest cell."""
+    table = [list(header), *[list(row) for row in rows]]
+    widths = [max(display_width(row[i]) for row in table) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell + " " * (w - display_width(cell)) for cell, w in zip(row, widths, strict=True)
+        ).rstrip()
+        for row in table
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def _usage() -> str:

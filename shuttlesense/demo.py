@@ -58,9 +58,9 @@ def _run(command: list[str], env: dict[str, str] | None = None) -> None:
 
 
 def stage_prepare(args: DemoArguments, out: Path) -> None:
-    from shuttlesense.prepare import PrepareArguments, prepare_dataset, summary_text
-    from shuttlesense.synth import write_synthetic_dataset
-    from shuttlesense.tiny_models import build_tiny_model
+    from shuttlesense.data.prepare import PrepareArguments, prepare_dataset, summary_text
+    from shuttlesense.synthetic.clips import write_synthetic_dataset
+    from shuttlesense.synthetic.tiny_models import build_tiny_model
 
     shutil.rmtree(out / "tiny-qwen2_5_vl", ignore_errors=True)
     build_tiny_model("qwen2_5_vl", out / "tiny-qwen2_5_vl", seed=args.seed)
@@ -122,7 +122,7 @@ def control_accuracies(recognizer, dataset: str, split: str, seed: int) -> dict[
     """Accuracy of `recognizer` on the split's clips after each control replaces their frames."""
     from dataclasses import replace
 
-    from shuttlesense.data import load_clip, load_split
+    from shuttlesense.data.loading import load_clip, load_split
 
     rows = list(load_split(dataset, split))
     clips = [
@@ -141,8 +141,8 @@ def control_accuracies(recognizer, dataset: str, split: str, seed: int) -> dict[
 
 
 def stage_inference(args: DemoArguments, out: Path) -> dict[str, Any]:
-    from shuttlesense.evaluation import evaluate_model
-    from shuttlesense.recognizer import QwenVLActionRecognizer
+    from shuttlesense.evaluation.evaluator import evaluate_model
+    from shuttlesense.inference.recognizer import QwenVLActionRecognizer
 
     recognizer = QwenVLActionRecognizer(
         str(out / "sft-lora")
@@ -168,10 +168,10 @@ def stage_inference(args: DemoArguments, out: Path) -> dict[str, Any]:
 
 def analyse_rally(recognizer, out: Path, seed: int) -> dict[str, Any]:
     """A synthetic rally through the whole pipeline with the trained adapter; strokes vs the truth."""
-    from shuttlesense.pipeline import QwenVLEnhancedDetector
-    from shuttlesense.pipeline_config import PipelineConfig, QwenVLSection
-    from shuttlesense.synth_rally import write_synthetic_rally
-    from shuttlesense.timeline import plot_timeline
+    from shuttlesense.rally.config import PipelineConfig, QwenVLSection
+    from shuttlesense.rally.pipeline import QwenVLEnhancedDetector
+    from shuttlesense.rally.timeline import plot_timeline
+    from shuttlesense.synthetic.rally import write_synthetic_rally
 
     rally_dir = out / "rally"
     truth = write_synthetic_rally(rally_dir / "rally.mp4", width=112, height=84, seed=seed)["hits"]

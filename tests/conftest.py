@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import shuttlesense
+from shuttlesense import labels
 
 
 def _source_hash(*objects: object) -> str:
@@ -49,26 +49,26 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def synthetic_source(pytestconfig: pytest.Config) -> Path:
     """A small synthetic VideoBadminton tree (3 clips per class, 4 sessions, split files). Read-only."""
-    from shuttlesense import synth
+    from shuttlesense.synthetic import clips as synth
 
     def build(target: Path) -> None:
         synth.write_synthetic_dataset(
             target, clips_per_class=3, width=112, height=84, fps=30, seed=0, num_sessions=4, progress=False
         )
 
-    return cached_asset(pytestconfig, "synthetic-source", (synth, shuttlesense.labels), build)
+    return cached_asset(pytestconfig, "synthetic-source", (synth, labels), build)
 
 
 @pytest.fixture(scope="session")
 def prepared_dataset(pytestconfig: pytest.Config, synthetic_source: Path) -> Path:
     """`synthetic_source` prepared with the session split. Read-only."""
-    from shuttlesense import prepare
+    from shuttlesense.data import dataset_card, prepare, scan, splits
 
     def build(target: Path) -> None:
         args = prepare.PrepareArguments(source=str(synthetic_source), output=str(target), progress=False)
         prepare.prepare_dataset(args)
 
-    code = (prepare, shuttlesense.scan, shuttlesense.splits, shuttlesense.dataset_card)
+    code = (prepare, scan, splits, dataset_card)
     return cached_asset(pytestconfig, f"prepared-session-from-{synthetic_source.name}", code, build)
 
 
@@ -83,7 +83,8 @@ def source_copy(tmp_path: Path, synthetic_source: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dirs(pytestconfig: pytest.Config) -> dict[str, Path]:
     """One saved tiny random model per Qwen-VL family (qwen2_vl, qwen2_5_vl, qwen3_vl). Read-only."""
-    from shuttlesense import tiny_models, tiny_tokenizer
+    from shuttlesense.synthetic import tiny_models
+    from shuttlesense.synthetic import tokenizer as tiny_tokenizer
 
     def build(target: Path) -> None:
         for family in tiny_models.FAMILIES:

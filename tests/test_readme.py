@@ -14,8 +14,8 @@ from transformers import HfArgumentParser
 from trl import SFTConfig, TrlParser
 
 from shuttlesense.cli import COMMANDS, positional_to_option
-from shuttlesense.train_config import VideoModelConfig, VideoScriptArguments
-from shuttlesense.videomae_training import make_parser as make_videomae_parser
+from shuttlesense.training.config import VideoModelConfig, VideoScriptArguments
+from shuttlesense.training.videomae import make_parser as make_videomae_parser
 
 REPO = Path(__file__).resolve().parents[1]
 ARGUMENTS = {

@@ -14,7 +14,7 @@ from peft import PeftModel
 from transformers import AutoModelForImageTextToText
 from trl import SFTConfig, TrlParser
 
-from shuttlesense.train_config import VideoModelConfig, VideoScriptArguments
+from shuttlesense.training.config import VideoModelConfig, VideoScriptArguments
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted(REPO.glob("recipes/*/sft_lora.yaml"))

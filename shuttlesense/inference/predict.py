@@ -1,0 +1,153 @@
+"""`shuttlesense predict`: the stroke in one clip or in every clip of a folder, as a table or JSON lines.
+
+One bad clip never ends a folder run: files that are not videos (by extension) are listed as
+skipped on stderr; a clip that cannot be decoded is reported on stderr (and, with --json, as an
+error record) and the others still get predictions. Exit code 0 if at least one clip was
+predicted, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from shuttlesense.cli import text_table
+from shuttlesense.inference.recognizer_args import RecognizerArguments
+from shuttlesense.inference.results import error_result
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
+)
+
+
+@dataclass(kw_only=True)
+class PredictArguments(RecognizerArguments):
+    """Options of `shuttlesense predict`."""
+
+    video: str | None = field(default=None, metadata={"help": "One video file to classify."})
+    video_dir: str | None = field(
+        default=None, metadata={"help": "Folder of videos to classify (non-video files are skipped)."}
+    )
+    recursive: bool = field(
+        default=False, metadata={"help": "Also look for videos in sub-folders of --video-dir."}
+    )
+    json: bool = field(
+        default=False, metadata={"help": "Print one JSON object per clip (JSON lines) instead of a table."}
+    )
+    top_k: int = field(default=3, metadata={"help": "How many most likely classes to show per clip."})
+    mode: str = field(
+        default="score",
+        metadata={
+            "help": "score: shared-prefix label scoring; naive: the same scores, 18 forwards; "
+            "generate: greedy text matched to a class (comparison only).",
+            "choices": ["score", "naive", "generate"],
+        },
+    )
+
+
+def find_videos(args: PredictArguments) -> tuple[list[Path], list[Path]]:
+    """(videos to classify, files skipped as non-videos); clear errors for a missing input."""
+    if (args.video is None) == (args.video_dir is None):
+        raise ValueError("Give exactly one of --video FILE or --video-dir DIR.")
+    if args.video is not None:
+        path = Path(args.video).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"Video file not found: {args.video}")
+        return [path], []
+    folder = Path(args.video_dir).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Video folder not found: {args.video_dir}")
+    files = sorted(p for p in (folder.rglob("*") if args.recursive else folder.iterdir()) if p.is_file())
+    videos = [p for p in files if p.suffix.lower() in VIDEO_EXTENSIONS]
+    skipped = [p for p in files if p.suffix.lower() not in VIDEO_EXTENSIONS]
+    return videos, skipped
+
+
+def prediction_record(path: Path, result: dict[str, Any], top_k: int) -> dict[str, Any]:
+    """The JSON-lines record of one clip: the recognizer's result fields plus the file name."""
+    return {
+        "file": str(path),
+        "predicted_action": result["predicted_action"],
+        "predicted_action_zh": result["predicted_action_zh"],
+        "class_id": result["class_id"],
+        "confidence": round(result["confidence"], 6),
+        "top_k": [
+            {**entry, "probability": round(entry["probability"], 6)} for entry in result["top_k"][:top_k]
+        ],
+        "probabilities": {name: round(p, 6) for name, p in result["probabilities"].items()},
+        **({"generated_text": result["generated_text"]} if "generated_text" in result else {}),
+        "timing": {key: round(value, 4) for key, value in result["timing"].items()},
+        "mode": result["mode"],
+        "error": None,
+    }
+
+
+def error_record(path: Path, err: Exception) -> dict[str, Any]:
+    return {"file": str(path), **error_result(err)}
+
+
+def format_table(records: list[dict[str, Any]], base: Path | None = None) -> str:
+    """Aligned table: file, English and Chinese names, confidence, the top-k classes."""
+    header = ["file", "stroke", "动作", "confidence", "top-k"]
+    rows = []
+    for rec in records:
+        name = Path(rec["file"]).relative_to(base) if base else Path(rec["file"]).name
+        top = ", ".join(f"{e['action']} {e['probability']:.2f}" for e in rec["top_k"])
+        rows.append(
+            [
+                str(name),
+                rec["predicted_action"] or "?",
+                rec["predicted_action_zh"] or "?",
+                f"{rec['confidence']:.3f}",
+                top,
+            ]
+        )
+    return text_table(header, rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `shuttlesense predict`."""
+    from shuttlesense.cli import parse_dataclass_args
+
+    args = parse_dataclass_args(PredictArguments, argv, prog="predict", description=__doc__)
+    if args.top_k < 1:
+        raise ValueError(f"--top-k must be at least 1; got {args.top_k}.")
+    videos, skipped = find_videos(args)
+    for path in skipped:
+        print(f"skipped (not a video file): {path}", file=sys.stderr)
+    if not videos:
+        print(f"No video files found in {args.video_dir}.", file=sys.stderr)
+        return 1
+
+    recognizer = args.build_recognizer(mode=args.mode)
+    records, failures = [], 0
+    progress = tqdm(videos, desc="predict", unit="clip", disable=len(videos) == 1, file=sys.stderr)
+    for path in progress:
+        try:
+            record = prediction_record(path, recognizer.recognize_action(path, top_k=args.top_k), args.top_k)
+        except Exception as err:  # one bad clip must not end a folder run
+            failures += 1
+            record = error_record(path, err)
+            progress.write(f"error: {path}: {record['error']}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+        elif record["error"] is None:
+            records.append(record)
+    if not args.json and records:
+        print(format_table(records, Path(args.video_dir).expanduser() if args.video_dir else None))
+    succeeded = len(videos) - failures
+    if failures or skipped:
+        print(
+            f"{succeeded} of {len(videos)} clips predicted, {failures} failed, {len(skipped)} non-video files skipped.",
+            file=sys.stderr,
+        )
+    return 0 if succeeded > 0 else 1

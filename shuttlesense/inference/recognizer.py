@@ -1,0 +1,245 @@
+"""`QwenVLActionRecognizer`: one clip in, the stroke and calibrated probabilities over all 18 classes out.
+
+The recognizer loads a LoRA adapter (on the base named in its `adapter_config.json`, or an explicit
+`base_model`) or a full/merged Qwen-VL model, then classifies by scoring every class name as the
+assistant's answer (`shuttlesense.inference.scoring`): the answer is always one of the 18 classes, and the
+softmax over the 18 log-likelihoods gives probabilities usable for thresholds and ensembles.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from shuttlesense import labels
+from shuttlesense.data.loading import FrameSampling, load_video
+from shuttlesense.data.video_io import (
+    DecodedClip,
+)
+from shuttlesense.inference.conversation import answer_token_ids
+from shuttlesense.inference.model_source import ModelSource, resolve_model_source
+from shuttlesense.inference.results import error_result, result_from_probabilities
+from shuttlesense.inference.scoring import generate_answer, naive_scores, score_candidates
+from shuttlesense.paths import looks_local
+
+logger = logging.getLogger(__name__)
+
+MODES = ("score", "naive", "generate")
+"""score: shared-prefix scoring (default); naive: 18 full forwards (reference); generate: greedy text."""
+_DTYPE_ALIASES = {
+    "bf16": "bfloat16",
+    "fp16": "float16",
+    "half": "float16",
+    "fp32": "float32",
+    "float": "float32",
+}
+DEFAULT_LANGUAGE, DEFAULT_NUM_FRAMES, DEFAULT_MAX_PIXELS = "zh", 16, 448 * 448
+"""Used when neither the caller nor the model's training_config.json says otherwise."""
+_TRAINED_KEYS = ("language", "num_frames", "fps", "min_frames", "max_frames", "max_pixels")
+
+
+def trained_settings(model_path: str) -> dict[str, Any]:
+    """Prompt language and frame sampling the model was trained with (its `training_config.json`).
+
+    `recipes/sft_lora.py` writes that file beside the adapter; a model without one (a base model,
+    a merged model from elsewhere) gives {}.
+    """
+    path = Path(model_path).expanduser() / "training_config.json"
+    if not path.is_file() and not looks_local(model_path) and not Path(model_path).expanduser().exists():
+        try:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(model_path, "training_config.json"))
+        except Exception:  # no such file in the repo, or the Hub unreachable: defaults apply
+            return {}
+    try:
+        script = json.loads(path.read_text(encoding="utf-8")).get("script", {})
+    except (OSError, ValueError):
+        return {}
+    return {key: script[key] for key in _TRAINED_KEYS if script.get(key) is not None}
+
+
+def resolve_device_dtype(
+    device: str | None, dtype: str | torch.dtype | None
+) -> tuple[str, torch.dtype | str]:
+    """Best device by default; bf16 (else fp16) on GPU, fp32 on CPU where half precision is slow."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(dtype, torch.dtype) or dtype == "auto":
+        return device, dtype
+    if dtype is None:
+        if device.startswith("cuda"):
+            return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return device, torch.float32
+    resolved = getattr(torch, _DTYPE_ALIASES.get(dtype, dtype), None)
+    if not isinstance(resolved, torch.dtype):
+        raise ValueError(f"Unknown dtype {dtype!r}; use bfloat16, float16, float32 or auto.")
+    return device, resolved
+
+
+def load_model(
+    source: ModelSource,
+    device: str = "cpu",
+    dtype: torch.dtype | str = torch.float32,
+    attn_implementation: str = "sdpa",
+    merge_lora: bool = True,
+) -> tuple[torch.nn.Module, Any]:
+    """Base model (+ adapter, merged unless `merge_lora=False`) in eval mode, and its processor."""
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    # device_map loads the weights straight onto the device (no full copy in CPU memory first)
+    model = AutoModelForImageTextToText.from_pretrained(
+        source.base_model, dtype=dtype, attn_implementation=attn_implementation, device_map=device
+    )
+    if source.adapter is not None:
+        model = PeftModel.from_pretrained(model, source.adapter)
+        if merge_lora:  # plain weights afterwards: no LoRA matmuls at inference
+            model = model.merge_and_unload()
+    processor = AutoProcessor.from_pretrained(source.processor_path)
+    return model.to(device).eval(), processor
+
+
+class QwenVLActionRecognizer:
+    """Recognise the badminton stroke in a clip with a (LoRA-tuned) Qwen2-VL / Qwen2.5-VL / Qwen3-VL.
+
+    `model_path`: adapter folder or Hub id (base from its adapter config, or `base_model`), or a
+    full/merged model. `language`, `num_frames` and `max_pixels` default to what the model was
+    trained with (its `training_config.json`), else zh / 16 / 448x448; a model answers well only
+    with its training prompt and sampling. `mode`: "score" (shared-prefix scoring, default), "naive" (the same scores the slow way)
+    or "generate" (greedy text matched to a class name, for comparison; one-hot probabilities).
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        base_model: str | None = None,
+        device: str | None = None,
+        dtype: str | torch.dtype | None = None,
+        language: str | None = None,
+        num_frames: int | None = None,
+        max_pixels: int | None = None,
+        mode: str = "score",
+        *,
+        sampling: FrameSampling | None = None,
+        attn_implementation: str = "sdpa",
+        merge_lora: bool = True,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"Unknown mode {mode!r}; choose one of {MODES}.")
+        if mode != "generate" and attn_implementation.startswith("flash"):
+            raise ValueError(
+                "Label scoring needs a 4-D attention mask: use attn_implementation sdpa or eager."
+            )
+        self.model_path, self.mode = str(model_path), mode
+        trained = trained_settings(self.model_path)
+        self.language = language or trained.get("language", DEFAULT_LANGUAGE)
+        labels.prompt(self.language)  # unknown language: fail before loading anything
+        if sampling is None:
+            sampling = FrameSampling(
+                **{k: v for k, v in trained.items() if k in ("fps", "min_frames", "max_frames")},
+                num_frames=num_frames or trained.get("num_frames", DEFAULT_NUM_FRAMES),
+                max_pixels=max_pixels or trained.get("max_pixels", DEFAULT_MAX_PIXELS),
+            )
+            if num_frames:  # an explicit frame count wins over the trained fps sampling
+                sampling.fps = None
+        self.sampling = sampling
+        self.source = resolve_model_source(self.model_path, base_model)
+        self.base_model = self.source.base_model
+        self.device, self.dtype = resolve_device_dtype(device, dtype)
+        self.model, self.processor = load_model(
+            self.source, self.device, self.dtype, attn_implementation, merge_lora
+        )
+        names = labels.class_names(self.language)
+        self.candidates = [answer_token_ids(self.processor, self.language, name) for name in names]
+        logger.info(
+            "Loaded %s%s on %s (%s), mode %s; language %s, %s frames, max_pixels %d%s.",
+            self.source.adapter or self.source.base_model,
+            f" on base {self.base_model}" if self.source.adapter else "",
+            self.device,
+            self.dtype,
+            mode,
+            self.language,
+            f"{self.sampling.fps} fps" if self.sampling.fps else self.sampling.num_frames,
+            self.sampling.max_pixels,
+            " (as in its training_config.json)" if trained else "",
+        )
+
+    def load_clip(self, video: Any, fps: float | None = None) -> DecodedClip:
+        """Frames + metadata from a path, bytes, a `DecodedClip` or a (T, H, W, 3) uint8 frame array.
+
+        A frame array is treated as the whole clip at `fps` (default 24): frames are sampled and
+        scaled with the same rules as files, so an array of a file's frames gives the same clip.
+        """
+        return video if isinstance(video, DecodedClip) else load_video(video, self.sampling, fps)
+
+    def class_log_likelihoods(self, clip: DecodedClip) -> torch.Tensor:
+        """Sum log-prob of each class name (+ end of turn) as the answer, in class-id order."""
+        if self.mode == "naive":
+            return naive_scores(self.model, self.processor, clip, self.candidates, self.language)
+        return score_candidates(self.model, self.processor, clip, self.candidates, self.language)
+
+    def recognize_action(self, video: Any, top_k: int = 5, fps: float | None = None) -> dict[str, Any]:
+        """Classify one clip: predicted class (English and Chinese), confidence, all 18 probabilities.
+
+        `fps` applies to frame-array inputs only. In "generate" mode the result also has
+        `generated_text` and `matched`; text that names no class gives uniform probabilities and
+        `predicted_action` None.
+        """
+        start = time.perf_counter()
+        clip = self.load_clip(video, fps)
+        decoded = time.perf_counter()
+        if self.mode == "generate":
+            result = self._generated_result(
+                generate_answer(self.model, self.processor, clip, self.language), top_k
+            )
+        else:
+            log_likelihoods = self.class_log_likelihoods(clip).double()
+            result = result_from_probabilities(torch.softmax(log_likelihoods, dim=0), top_k)
+            result["log_likelihoods"] = dict(
+                zip(labels.CLASS_NAMES_EN, log_likelihoods.tolist(), strict=True)
+            )
+        done = time.perf_counter()
+        timing = {"decode_s": decoded - start, "model_s": done - decoded, "total_s": done - start}
+        return {**result, "timing": timing, "mode": self.mode}
+
+    def _generated_result(self, text: str, top_k: int) -> dict[str, Any]:
+        """One-hot probabilities on the class the generated text names; uniform if it names none."""
+        try:
+            class_id = labels.by_name(text).id
+        except KeyError:
+            logger.warning("Generated answer %r is not a class name.", text)
+            uniform = torch.full((labels.NUM_CLASSES,), 1.0 / labels.NUM_CLASSES, dtype=torch.float64)
+            result = result_from_probabilities(uniform, top_k)
+            result.update(predicted_action=None, predicted_action_zh=None, class_id=None, confidence=0.0)
+            return {**result, "generated_text": text, "matched": False}
+        one_hot = torch.nn.functional.one_hot(torch.tensor(class_id), labels.NUM_CLASSES).double()
+        return {**result_from_probabilities(one_hot, top_k), "generated_text": text, "matched": True}
+
+    def recognize_actions(
+        self, videos: Iterable[Any], batch_size: int = 1, top_k: int = 5, errors: str = "raise"
+    ) -> list[dict[str, Any]]:
+        """Classify many clips, in order. `errors="record"` returns {"error": ...} for a bad clip.
+
+        Clips run one at a time whatever `batch_size`: shared-prefix scoring already costs about one
+        prefill per clip, and batching clips of different lengths needs padded prefixes with per-row
+        rope deltas for little gain (none on CPU). `batch_size` is kept for API compatibility.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
+        if errors not in ("raise", "record"):
+            raise ValueError("errors must be 'raise' or 'record'.")
+        results = []
+        for video in videos:
+            try:
+                results.append(self.recognize_action(video, top_k=top_k))
+            except (ValueError, OSError, TypeError) as err:
+                if errors == "raise":
+                    raise
+                results.append(error_result(err))
+        return results

@@ -1,0 +1,63 @@
+"""The options every command that loads a `QwenVLActionRecognizer` shares (predict, evaluate).
+
+Kept apart from `recognizer.py` so `--help` and argument errors never wait for torch to import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shuttlesense import labels
+
+
+@dataclass(kw_only=True)
+class RecognizerArguments:
+    """Which model to load and how clips are sampled for it (use what the model was trained with)."""
+
+    model_path: str = field(metadata={"help": "Adapter folder, full (merged) model folder or Hub id."})
+    base_model: str | None = field(
+        default=None,
+        metadata={"help": "Base model for an adapter, if not the one named in its adapter_config.json."},
+    )
+    language: str | None = field(
+        default=None,
+        metadata={
+            "help": "Prompt and answer language the model was trained with (default: from its "
+            "training_config.json, else zh).",
+            "choices": list(labels.LANGUAGES),
+        },
+    )
+    num_frames: int | None = field(
+        default=None,
+        metadata={"help": "Frames sampled uniformly from each clip (default: as trained, else 16)."},
+    )
+    max_pixels: int | None = field(
+        default=None,
+        metadata={
+            "help": "Pixel budget per frame (width x height), applied in the decoder (default: as trained, "
+            "else 200704 = 448x448)."
+        },
+    )
+    device: str | None = field(
+        default=None, metadata={"help": "Device (cuda, cuda:1, cpu); default: best available."}
+    )
+    dtype: str | None = field(
+        default=None,
+        metadata={"help": "bfloat16, float16, float32 or auto; default: bf16/fp16 on GPU, fp32 on CPU."},
+    )
+
+    def build_recognizer(self, **extra: Any):
+        """The `QwenVLActionRecognizer` these options describe (`extra`: e.g. mode)."""
+        from shuttlesense.inference.recognizer import QwenVLActionRecognizer
+
+        return QwenVLActionRecognizer(
+            self.model_path,
+            base_model=self.base_model,
+            device=self.device,
+            dtype=self.dtype,
+            language=self.language,
+            num_frames=self.num_frames,
+            max_pixels=self.max_pixels,
+            **extra,
+        )

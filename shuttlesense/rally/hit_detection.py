@@ -1,0 +1,54 @@
+"""What every hit detector returns and shares: the result, the protocol, opening a video.
+
+Kept apart from the detectors so the audio, visual and combined detectors all import it and none
+imports another's module to get it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+
+class HitDetectionError(ValueError):
+    """A video cannot be read for hit detection (missing, truncated, corrupt, no usable stream)."""
+
+
+@dataclass(frozen=True)
+class HitDetection:
+    """Hit times (seconds, ascending), a per-hit strength (detector units) and how they were found."""
+
+    times: list[float]
+    strengths: list[float]
+    method: str
+    notes: list[str] = field(default_factory=list)
+    duration: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+@runtime_checkable
+class HitDetector(Protocol):
+    """Anything that turns a video file into hit times."""
+
+    def detect(self, video_path: str | Path) -> HitDetection: ...
+
+
+def open_video(video_path: str | Path):
+    """Open a container with PyAV, turning every failure into an error that names the file."""
+    import av
+
+    path = Path(video_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Video file not found: {path}")
+    try:
+        return av.open(str(path))
+    except Exception as err:  # av.error.InvalidDataError and friends
+        raise HitDetectionError(f"Cannot read video {path}: {err}") from err
+
+
+def video_duration(container) -> float:
+    """The container's duration in seconds (0 when the file does not say)."""
+    return float(container.duration / 1_000_000) if container.duration else 0.0

@@ -1,0 +1,66 @@
+"""Merge a LoRA adapter into its base model and save a standalone model (for serving without PEFT).
+
+The merged folder loads with `AutoModelForImageTextToText.from_pretrained` and with
+`QwenVLActionRecognizer(model_path=<folder>)`; it holds the processor too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def merge_adapter(adapter_dir: str | Path, output_dir: str | Path, base_model: str | None = None) -> Path:
+    """Load base + adapter on CPU in the checkpoint dtype, merge the LoRA weights, save model + processor.
+
+    The base is the one named in the adapter config unless `base_model` is given; a missing base or
+    a non-Qwen-VL model fails with a clear message before any weights load. The processor is the
+    adapter's own when it was saved with one (training does), else the base's.
+    """
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from shuttlesense.inference.model_source import resolve_model_source
+
+    source = resolve_model_source(str(adapter_dir), base_model)
+    if source.adapter is None:
+        raise ValueError(f"{adapter_dir} is a full model, not a LoRA adapter: there is nothing to merge.")
+    output_dir = Path(output_dir)
+    base = AutoModelForImageTextToText.from_pretrained(source.base_model, dtype="auto")
+    merged = PeftModel.from_pretrained(base, source.adapter).merge_and_unload()
+    merged.save_pretrained(output_dir)
+    AutoProcessor.from_pretrained(source.processor_path).save_pretrained(output_dir)
+    return output_dir
+
+
+@dataclass
+class MergeArguments:
+    """Options of `shuttlesense merge`."""
+
+    adapter: str = field(metadata={"help": "LoRA adapter folder or Hub id (as saved by training)."})
+    output: str = field(metadata={"help": "Folder to write the merged model and its processor to."})
+    base_model: str | None = field(
+        default=None,
+        metadata={"help": "Base model folder or Hub id, if not the one named in the adapter's config."},
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "Allow a non-empty output folder (same-named files are replaced)."}
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `shuttlesense merge`."""
+    from shuttlesense.cli import parse_dataclass_args
+
+    args = parse_dataclass_args(MergeArguments, argv, prog="merge", description=__doc__)
+    output = Path(args.output)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not args.overwrite:
+        raise FileExistsError(f"Output {output} exists and is not empty; pass --overwrite to write into it.")
+    merged = merge_adapter(args.adapter, output, args.base_model)
+    logger.info("Merged %s into its base model: %s", args.adapter, merged)
+    print(f"Merged model written to {merged}")
+    return 0

@@ -1,0 +1,119 @@
+"""Small `get_*` helpers the training entry script calls: model, processor, LoRA config, data, checkpoint.
+
+Every Qwen-VL family goes through the same generic path (`AutoConfig` -> check the family ->
+`AutoModelForImageTextToText` / `AutoProcessor`), whether the name is a Hub id or a local folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+from datasets import Dataset
+from peft import LoraConfig
+from transformers import (
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    PreTrainedModel,
+    ProcessorMixin,
+)
+from transformers.trainer_utils import get_last_checkpoint as _hf_last_checkpoint
+
+from shuttlesense.data.loading import load_split
+from shuttlesense.inference.model_source import check_model_type
+from shuttlesense.training.config import VideoModelConfig, VideoScriptArguments
+
+logger = logging.getLogger(__name__)
+
+# Module-name patterns (PEFT full-match regexes). The vision tower reuses language-model names
+# (Qwen2.5-VL's ViT has gate/up/down_proj), so targets are anchored on the sub-model.
+_LANGUAGE = r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
+_VISION = r".*visual\.blocks\.\d+\.(attn\.(qkv|proj)|mlp\.(fc1|fc2|linear_fc1|linear_fc2|gate_proj|up_proj|down_proj))"
+_MERGER = (
+    r".*visual\.(merger|deepstack_merger_list\.\d+)\.(mlp\.[02]|linear_fc1|linear_fc2)"  # mlp.1 is the GELU
+)
+LORA_TARGETS = {
+    "language": _LANGUAGE,
+    "language+vision": f"({_LANGUAGE})|({_VISION})|({_MERGER})",
+    "all": "all-linear",
+}
+
+
+def get_processor(model_args: VideoModelConfig) -> ProcessorMixin:
+    processor = AutoProcessor.from_pretrained(
+        model_args.model_name_or_path, revision=model_args.model_revision
+    )
+    processor.tokenizer.padding_side = "right"  # training: labels are aligned from the left
+    return processor
+
+
+def _dtype(name: str | None) -> torch.dtype | str:
+    if name in (None, "auto"):
+        return "auto"
+    return getattr(torch, name)
+
+
+def get_model(model_args: VideoModelConfig) -> PreTrainedModel:
+    """Load the base model in the recipe's dtype (precision of the compute comes from SFTConfig)."""
+    check_model_type(model_args.model_name_or_path, model_args.model_revision)
+    return AutoModelForImageTextToText.from_pretrained(
+        model_args.model_name_or_path,
+        revision=model_args.model_revision,
+        dtype=_dtype(model_args.dtype),
+        attn_implementation=model_args.attn_implementation,
+    )
+
+
+def get_peft_config(model_args: VideoModelConfig) -> LoraConfig | None:
+    """LoRA on the language model by default; explicit `lora_target_modules` win over `lora_scope`."""
+    if not model_args.use_peft:
+        return None
+    targets = model_args.lora_target_modules or LORA_TARGETS[model_args.lora_scope]
+    if isinstance(targets, list) and len(targets) == 1:
+        targets = targets[0]  # a single regex from the command line
+    return LoraConfig(
+        r=model_args.lora_r,
+        lora_alpha=model_args.lora_alpha,
+        lora_dropout=model_args.lora_dropout,
+        target_modules=targets,
+        modules_to_save=model_args.lora_modules_to_save,
+        use_rslora=model_args.use_rslora,
+        use_dora=model_args.use_dora,
+        task_type="CAUSAL_LM",
+    )
+
+
+def _first(data: Dataset, limit: int | None) -> Dataset:
+    return data.select(range(min(limit, len(data)))) if limit else data
+
+
+def get_datasets(script_args: VideoScriptArguments, with_eval: bool = True) -> tuple[Dataset, Dataset | None]:
+    """The train split and (optionally) the evaluation split, video bytes undecoded."""
+    if not script_args.dataset_name:
+        raise ValueError("Set dataset_name (a `shuttlesense prepare` folder or a Hub dataset id).")
+    train = _first(
+        load_split(script_args.dataset_name, script_args.dataset_train_split), script_args.max_train_samples
+    )
+    evaluation = None
+    if with_eval:
+        evaluation = _first(
+            load_split(script_args.dataset_name, script_args.dataset_test_split), script_args.max_eval_samples
+        )
+    return train, evaluation
+
+
+def get_last_checkpoint(output_dir: str) -> str | None:
+    """The newest `checkpoint-N` in output_dir to resume from (None when starting fresh)."""
+    if not os.path.isdir(output_dir):
+        return None
+    checkpoint = _hf_last_checkpoint(output_dir)
+    if checkpoint:
+        logger.info("Resuming from %s", checkpoint)
+    return checkpoint
+
+
+def count_trainable(model: torch.nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())

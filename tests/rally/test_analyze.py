@@ -1,0 +1,80 @@
+"""`shuttlesense analyze`: report, timeline and clips from one command; clear one-line errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from shuttlesense import cli
+from shuttlesense.synthetic.rally import write_synthetic_rally
+
+
+@pytest.fixture(scope="module")
+def rally(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("rally") / "match point.mp4"
+    write_synthetic_rally(path, num_hits=3, width=160, height=120, seed=2)
+    return path
+
+
+def test_analyze_writes_report_timeline_and_clips(
+    rally, tiny_model_dirs, tmp_path: Path, capsys, caplog
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "qwen_vl:\n  enabled: true\n  language: en\n  num_frames: 4\n  max_pixels: 3136\n"
+        "  use_ensemble: true\n  confidence_threshold: 0.7\n"
+    )
+    report_path = tmp_path / "out" / "report.json"
+    with caplog.at_level(logging.WARNING):
+        code = cli.main(
+            [
+                "analyze",
+                str(rally),
+                "--config", str(config),
+                "--model-path", str(tiny_model_dirs["qwen2_5_vl"]),
+                "--output", str(report_path),
+                "--clips-dir", str(tmp_path / "clips"),
+            ]
+        )  # fmt: skip
+    assert code == 0
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert report["total_hits"] == 3 == report["total_segments"]
+    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == sorted(
+        Path(s["clip"]).name for s in report["segments"]
+    )
+    assert (
+        Path(report["timeline"]) == report_path.with_suffix(".png")
+        and report_path.with_suffix(".png").is_file()
+    )
+    out = capsys.readouterr().out
+    assert "3 hits (audio)" in out and "动作" in out and "tiny RANDOM" in out
+    for segment in report["segments"]:
+        assert segment["stroke"] in out
+    assert "videomae, ensemble, hit_detection, segmentation" in caplog.text
+
+
+def test_missing_video_is_one_line_error(capsys) -> None:
+    assert cli.main(["analyze", "no_such_rally.mp4", "--model-path", "x"]) == 1
+    err = capsys.readouterr().err
+    assert "Video file not found: no_such_rally.mp4" in err and "Traceback" not in err
+
+
+def test_truncated_video_is_one_line_error(rally, tiny_model_dirs, tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(rally.read_bytes()[:1000])
+    code = cli.main(
+        [
+            "analyze",
+            str(broken),
+            "--model-path",
+            str(tiny_model_dirs["qwen2_5_vl"]),
+            "--output",
+            str(tmp_path / "r.json"),
+        ]
+    )
+    assert code == 1
+    assert "broken.mp4" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()

@@ -1,0 +1,65 @@
+from pathlib import Path
+
+import pytest
+from peft import get_peft_model
+from transformers import AutoModelForImageTextToText, LlamaConfig
+
+from shuttlesense.data.prepare import FEATURES
+from shuttlesense.training.config import VideoModelConfig, VideoScriptArguments
+from shuttlesense.training.model_utils import check_model_type, get_datasets, get_peft_config
+
+
+def _lora_module_names(model_dir: Path, scope: str) -> list[str]:
+    model = AutoModelForImageTextToText.from_pretrained(model_dir)
+    peft_model = get_peft_model(
+        model, get_peft_config(VideoModelConfig(model_name_or_path=str(model_dir), lora_scope=scope))
+    )
+    return [name for name, _ in peft_model.named_modules() if name.endswith("lora_A")]
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
+def test_default_lora_targets_only_the_language_model(tiny_model_dirs, family):
+    names = _lora_module_names(tiny_model_dirs[family], "language")
+    assert names and all("language_model" in n for n in names)
+    # q, k, v, o, gate, up, down in each of the 2 layers
+    assert len(names) == 7 * 2
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
+def test_vision_scope_adds_the_vision_tower_and_merger(tiny_model_dirs, family):
+    names = _lora_module_names(tiny_model_dirs[family], "language+vision")
+    assert any("visual.blocks" in n for n in names) and any("merger" in n for n in names)
+    assert any("language_model" in n for n in names)
+
+
+def test_defaults_are_the_original_recipe():
+    config = get_peft_config(VideoModelConfig())
+    assert (config.r, config.lora_alpha, config.lora_dropout) == (64, 16, 0.1)
+
+
+def test_non_qwen_vl_model_is_refused_before_loading(tmp_path: Path):
+    LlamaConfig(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    ).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="'llama' model; ShuttleSense trains Qwen-VL models only"):
+        check_model_type(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="Model folder not found"):
+        check_model_type(str(tmp_path / "missing"))
+
+
+def test_dataset_errors_are_clear(tmp_path: Path, prepared_dataset: Path):
+    with pytest.raises(ValueError, match="Set dataset_name"):
+        get_datasets(VideoScriptArguments())
+    with pytest.raises(FileNotFoundError, match="not found"):
+        get_datasets(VideoScriptArguments(dataset_name=str(tmp_path / "nope")))
+    with pytest.raises(ValueError, match="no split 'nosuch'"):
+        get_datasets(VideoScriptArguments(dataset_name=str(prepared_dataset), dataset_test_split="nosuch"))
+    from datasets import Dataset
+
+    empty = Dataset.from_dict({name: [] for name in FEATURES}, features=FEATURES)
+    empty.to_parquet(str(tmp_path / "empty" / "data" / "train-00000-of-00001.parquet"))
+    with pytest.raises(ValueError, match="empty split 'train'"):
+        get_datasets(VideoScriptArguments(dataset_name=str(tmp_path / "empty")), with_eval=False)
+    Dataset.from_dict({"text": ["a"]}).save_to_disk(str(tmp_path / "wrong"))
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['video', 'label'\]"):
+        get_datasets(VideoScriptArguments(dataset_name=str(tmp_path / "wrong")), with_eval=False)
