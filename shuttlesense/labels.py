@@ -1,7 +1,9 @@
 """The 18 VideoBadminton stroke classes and the prompts: the one source of truth for names.
 
 Order, English names and folder names follow the dataset's release (class id = folder prefix);
-every other module (dataset preparation, training targets, scoring, reports) reads them from here.
+the Chinese names are the original ShuttleSense table, which adapters trained with the original
+scripts answer with. Every other module (dataset preparation, training targets, scoring, reports)
+reads them from here.
 """
 
 from __future__ import annotations
@@ -37,24 +39,24 @@ CLASSES: tuple[StrokeClass, ...] = tuple(
     StrokeClass(i, en, zh)
     for i, (en, zh) in enumerate(
         [
-            ("Short Serve", "发短球"),
-            ("Cross Court Flight", "斜线平飞球"),
+            ("Short Serve", "短发球"),
+            ("Cross Court Flight", "斜线飞行"),
             ("Lift", "挑球"),
             ("Tap Smash", "点杀"),
-            ("Block", "挡网"),
+            ("Block", "挡球"),
             ("Drop Shot", "吊球"),
             ("Push Shot", "推球"),
             ("Transitional Slice", "过渡切球"),
-            ("Cut", "劈吊"),
+            ("Cut", "切球"),
             ("Rush Shot", "扑球"),
             ("Defensive Clear", "防守高远球"),
-            ("Defensive Drive", "防守抽球"),
+            ("Defensive Drive", "防守平抽"),
             ("Clear", "高远球"),
-            ("Long Serve", "发高远球"),
+            ("Long Serve", "长发球"),
             ("Smash", "杀球"),
-            ("Flat Shot", "平抽球"),
+            ("Flat Shot", "平射球"),
             ("Rear Court Flat Drive", "后场平抽"),
-            ("Short Flat Shot", "网前平推"),
+            ("Short Flat Shot", "短平射"),
         ]
     )
 )
@@ -62,14 +64,38 @@ NUM_CLASSES = len(CLASSES)
 CLASS_NAMES_EN: list[str] = [c.en for c in CLASSES]
 CLASS_NAMES_ZH: list[str] = [c.zh for c in CLASSES]
 FOLDER_NAMES: list[str] = [c.folder for c in CLASSES]
+LEGACY_CLASS_NAMES_ZH: list[str] = [
+    "发短球", "斜线平飞球", "挑球", "点杀", "挡网", "吊球", "推球", "过渡切球", "劈吊",
+    "扑球", "防守高远球", "防守抽球", "高远球", "发高远球", "杀球", "平抽球", "后场平抽", "网前平推",
+]  # fmt: skip
+"""The Chinese names ShuttleSense trained with before it took the original table (eight differ:
+classes 00, 01, 04, 08, 11, 13, 15, 17). Adapters trained then answer with these, so scoring
+uses them for such adapters and text parsing accepts them."""
 
 _BY_FOLDER = {c.folder: c for c in CLASSES}
-_BY_NAME = {**{c.en.lower(): c for c in CLASSES}, **{c.zh: c for c in CLASSES}}
+_BY_NAME = {
+    **{zh: c for zh, c in zip(LEGACY_CLASS_NAMES_ZH, CLASSES, strict=True)},
+    **{c.en.lower(): c for c in CLASSES},
+    **{c.zh: c for c in CLASSES},
+}
 
 
 def class_names(language: str = "zh") -> list[str]:
     """All 18 class names in `language`, in class-id order."""
     return [c.name(language) for c in CLASSES]
+
+
+def check_name_table(names: object, source: str) -> list[str]:
+    """`names` as 18 class-name strings that each name their own class; ValueError naming `source`."""
+    if not isinstance(names, list | tuple) or len(names) != NUM_CLASSES:
+        raise ValueError(f"{source}: a class-name table needs {NUM_CLASSES} names in class-id order.")
+    for class_id, name in enumerate(names):
+        known = _BY_NAME.get(str(name).strip()) or _BY_NAME.get(str(name).strip().lower())
+        if known is None or known.id != class_id:
+            raise ValueError(
+                f"{source}: {name!r} is not a name of class {class_id:02d} ({CLASSES[class_id].en})."
+            )
+    return [str(name) for name in names]
 
 
 def prompt(language: str = "zh") -> str:
@@ -86,7 +112,7 @@ def by_folder(folder_name: str) -> StrokeClass | None:
 
 
 def by_name(name: str) -> StrokeClass:
-    """The class named `name` in English (any case) or Chinese; raises KeyError otherwise."""
+    """The class named `name` in English (any case) or Chinese (either table); KeyError otherwise."""
     found = _BY_NAME.get(name.strip()) or _BY_NAME.get(name.strip().lower())
     if found is None:
         raise KeyError(f"{name!r} is not one of the 18 VideoBadminton classes: {CLASS_NAMES_EN}")

@@ -14,6 +14,7 @@ from peft import PeftModel
 from transformers import AutoModelForImageTextToText
 from trl import SFTConfig, TrlParser
 
+from shuttlesense import labels
 from shuttlesense.training.config import VideoModelConfig, VideoScriptArguments
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,7 +104,9 @@ def test_accelerate_launch_deepspeed_zero2_two_processes(
         "eval_results.json",
     ):
         assert (output / name).is_file(), name
-    assert json.loads((output / "training_config.json").read_text())["model"]["lora_r"] == 16
+    record = json.loads((output / "training_config.json").read_text())
+    assert record["model"]["lora_r"] == 16
+    assert record["class_names"] == {"zh": labels.CLASS_NAMES_ZH}  # the table the answers were trained on
     assert "eval_accuracy" in json.loads((output / "eval_results.json").read_text())
     card = (output / "README.md").read_text()
     assert "PeftModel.from_pretrained" in card and "randomly initialised" in card

@@ -8,11 +8,9 @@ softmax over the 18 log-likelihoods gives probabilities usable for thresholds an
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,7 +24,14 @@ from shuttlesense.inference.conversation import answer_token_ids
 from shuttlesense.inference.model_source import ModelSource, resolve_model_source
 from shuttlesense.inference.results import error_result, result_from_probabilities
 from shuttlesense.inference.scoring import generate_answer, naive_scores, score_candidates
-from shuttlesense.paths import looks_local
+from shuttlesense.inference.trained_settings import (
+    DEFAULT_LANGUAGE,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_NUM_FRAMES,
+    read_training_config,
+    trained_class_names,
+    trained_settings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,30 +44,6 @@ _DTYPE_ALIASES = {
     "fp32": "float32",
     "float": "float32",
 }
-DEFAULT_LANGUAGE, DEFAULT_NUM_FRAMES, DEFAULT_MAX_PIXELS = "zh", 16, 448 * 448
-"""Used when neither the caller nor the model's training_config.json says otherwise."""
-_TRAINED_KEYS = ("language", "num_frames", "fps", "min_frames", "max_frames", "max_pixels")
-
-
-def trained_settings(model_path: str) -> dict[str, Any]:
-    """Prompt language and frame sampling the model was trained with (its `training_config.json`).
-
-    `recipes/sft_lora.py` writes that file beside the adapter; a model without one (a base model,
-    a merged model from elsewhere) gives {}.
-    """
-    path = Path(model_path).expanduser() / "training_config.json"
-    if not path.is_file() and not looks_local(model_path) and not Path(model_path).expanduser().exists():
-        try:
-            from huggingface_hub import hf_hub_download
-
-            path = Path(hf_hub_download(model_path, "training_config.json"))
-        except Exception:  # no such file in the repo, or the Hub unreachable: defaults apply
-            return {}
-    try:
-        script = json.loads(path.read_text(encoding="utf-8")).get("script", {})
-    except (OSError, ValueError):
-        return {}
-    return {key: script[key] for key in _TRAINED_KEYS if script.get(key) is not None}
 
 
 def resolve_device_dtype(
@@ -137,7 +118,8 @@ class QwenVLActionRecognizer:
                 "Label scoring needs a 4-D attention mask: use attn_implementation sdpa or eager."
             )
         self.model_path, self.mode = str(model_path), mode
-        trained = trained_settings(self.model_path)
+        record = read_training_config(self.model_path)
+        trained = trained_settings(record)
         self.language = language or trained.get("language", DEFAULT_LANGUAGE)
         labels.prompt(self.language)  # unknown language: fail before loading anything
         if sampling is None:
@@ -155,8 +137,8 @@ class QwenVLActionRecognizer:
         self.model, self.processor = load_model(
             self.source, self.device, self.dtype, attn_implementation, merge_lora
         )
-        names = labels.class_names(self.language)
-        self.candidates = [answer_token_ids(self.processor, self.language, name) for name in names]
+        self.class_names = trained_class_names(record, self.language, self.model_path)
+        self.candidates = [answer_token_ids(self.processor, self.language, name) for name in self.class_names]
         logger.info(
             "Loaded %s%s on %s (%s), mode %s; language %s, %s frames, max_pixels %d%s.",
             self.source.adapter or self.source.base_model,

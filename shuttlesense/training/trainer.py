@@ -19,6 +19,7 @@ import transformers
 from transformers import HfArgumentParser
 from trl import SFTConfig, SFTTrainer
 
+from shuttlesense import labels
 from shuttlesense.inference.model_source import MARKER as TINY_MARKER
 from shuttlesense.training.collator import VideoSFTCollator
 from shuttlesense.training.config import VideoModelConfig, VideoScriptArguments
@@ -139,7 +140,13 @@ def finish_run(
     if not trainer.accelerator.is_main_process:
         return
     processor.save_pretrained(output_dir)
-    save_training_config(output_dir, script=script_args, training=training_args.to_dict(), model=model_args)
+    save_training_config(
+        output_dir,
+        script=script_args,
+        training=training_args.to_dict(),
+        model=model_args,
+        class_names={script_args.language: labels.class_names(script_args.language)},
+    )
     card = render_model_card(
         base_model=model_args.model_name_or_path,
         dataset=script_args.dataset_name,

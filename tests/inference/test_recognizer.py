@@ -17,6 +17,7 @@ from transformers import AutoModelForImageTextToText
 
 from shuttlesense import labels
 from shuttlesense.data.video_io import decode_frames
+from shuttlesense.inference.conversation import answer_token_ids
 from shuttlesense.inference.recognizer import QwenVLActionRecognizer
 from shuttlesense.synthetic.tiny_models import FAMILIES, build_tiny_videomae
 from shuttlesense.training.merge import main as merge_main
@@ -217,3 +218,32 @@ def test_without_training_config_the_documented_defaults_apply(tiny_model_dirs):
     recognizer = QwenVLActionRecognizer(str(tiny_model_dirs["qwen2_vl"]))
     assert recognizer.language == "zh"
     assert (recognizer.sampling.num_frames, recognizer.sampling.max_pixels) == (16, 448 * 448)
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (None, labels.CLASS_NAMES_ZH),  # an adapter from the original scripts: the original table
+        ({"script": {"language": "zh"}}, labels.LEGACY_CLASS_NAMES_ZH),  # trained before the table
+        ({"script": {}, "class_names": {"zh": labels.CLASS_NAMES_ZH}}, labels.CLASS_NAMES_ZH),
+    ],
+)
+def test_scoring_uses_the_class_names_the_adapter_was_trained_on(tiny_model_dirs, tmp_path, record, expected):
+    adapter = _make_adapter(tiny_model_dirs["qwen2_5_vl"], tmp_path / "lora")
+    if record is not None:
+        (adapter / "training_config.json").write_text(json.dumps(record, ensure_ascii=False))
+    recognizer = QwenVLActionRecognizer(str(adapter), num_frames=2)
+    assert recognizer.class_names == list(expected)
+    expected_ids = [answer_token_ids(recognizer.processor, "zh", name) for name in expected]
+    assert recognizer.candidates == expected_ids
+    english = QwenVLActionRecognizer(str(adapter), num_frames=2, language="en")
+    assert english.class_names == labels.CLASS_NAMES_EN
+
+
+def test_a_recorded_class_table_that_does_not_match_the_classes_is_refused(tiny_model_dirs, tmp_path):
+    adapter = _make_adapter(tiny_model_dirs["qwen2_5_vl"], tmp_path / "lora")
+    swapped = [labels.CLASS_NAMES_ZH[1], labels.CLASS_NAMES_ZH[0], *labels.CLASS_NAMES_ZH[2:]]
+    record = {"script": {}, "class_names": {"zh": swapped}}
+    (adapter / "training_config.json").write_text(json.dumps(record, ensure_ascii=False))
+    with pytest.raises(ValueError, match=r"training_config.json: '斜线飞行' is not a name of class 00"):
+        QwenVLActionRecognizer(str(adapter), num_frames=2)
