@@ -126,7 +126,8 @@ def control_accuracies(recognizer, dataset: str, split: str, seed: int) -> dict[
 
     rows = list(load_split(dataset, split))
     clips = [
-        load_clip(row, recognizer.sampling) for row in tqdm(rows, desc="decode for controls", unit="clip")
+        load_clip(row, recognizer.sampling, recognizer.grid)
+        for row in tqdm(rows, desc="decode for controls", unit="clip")
     ]
     pool = [clip.frames for clip in clips]
     accuracies = {}

@@ -6,6 +6,7 @@ them, so a change to the generator rebuilds them and an unchanged one is reused 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from shuttlesense import labels
+from shuttlesense.data.scan import parse_clip_name
 
 
 def _source_hash(*objects: object) -> str:
@@ -92,3 +94,26 @@ def tiny_model_dirs(pytestconfig: pytest.Config) -> dict[str, Path]:
 
     root = cached_asset(pytestconfig, "tiny-models", (tiny_models, tiny_tokenizer), build)
     return {family: root / family for family in tiny_models.FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def full_size_dataset(pytestconfig: pytest.Config) -> Path:
+    """Clips the size of VideoBadminton's: 1280x960 at 60 fps, 30-60 frames (10 clips, all in train)."""
+    from shuttlesense.data import prepare
+    from shuttlesense.synthetic import clips as synth
+
+    def build(target: Path) -> None:
+        source = target / "source"
+        synth.write_synthetic_dataset(
+            source, clips_per_class=1, width=1280, height=960, fps=60, num_sessions=1, progress=False
+        )
+        for clip in source.rglob("*.mp4"):
+            name = parse_clip_name(clip.name)
+            if not 30 <= name.end_frame - name.start_frame + 1 <= 60:
+                clip.unlink()
+        args = prepare.PrepareArguments(
+            source=str(source), output=str(target / "dataset"), split="stratified", fractions=[1, 0, 0]
+        )
+        prepare.prepare_dataset(dataclasses.replace(args, progress=False))
+
+    return cached_asset(pytestconfig, "full-size-dataset", (synth, prepare), build) / "dataset"

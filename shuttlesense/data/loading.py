@@ -18,6 +18,7 @@ from datasets import Dataset, DatasetDict, Video, load_dataset, load_from_disk
 
 from shuttlesense.data.video_io import (
     DecodedClip,
+    FrameGrid,
     VideoDecodeError,
     VideoInfo,
     as_frame_array,
@@ -76,18 +77,21 @@ DEFAULT_ARRAY_FPS = 24.0
 """Frame rate assumed for a frame array given without `fps` (what transformers assumes without metadata)."""
 
 
-def load_video(video: Any, sampling: FrameSampling, fps: float | None = None) -> DecodedClip:
+def load_video(
+    video: Any, sampling: FrameSampling, fps: float | None = None, grid: FrameGrid = FrameGrid()
+) -> DecodedClip:
     """Sampled, scaled frames from a path, bytes or a (T, H, W, 3) uint8 frame array.
 
-    A frame array is treated as the whole clip at `fps` (default 24): frames are sampled and scaled
-    with the same rules as files, so an array of a file's frames gives the same clip.
+    Frames are scaled to `sampling.max_pixels` on the model's `grid`. A frame array is treated as
+    the whole clip at `fps` (default 24): frames are sampled and scaled with the same rules as
+    files, so an array of a file's frames gives the same clip.
     """
     if isinstance(video, memoryview):
         video = bytes(video)
     if isinstance(video, str | Path | bytes | bytearray):
         info = probe_video(video)
         return decode_frames(
-            video, num_frames=sampling.frames_for(info), max_pixels=sampling.max_pixels, info=info
+            video, sampling.frames_for(info), max_pixels=sampling.max_pixels, grid=grid, info=info
         )
     frames = as_frame_array(video)
     if frames is None:
@@ -98,7 +102,7 @@ def load_video(video: Any, sampling: FrameSampling, fps: float | None = None) ->
     height, width = frames.shape[1:3]
     indices = sample_indices(len(frames), sampling.frames_for(VideoInfo(len(frames), fps, width, height)))
     sampled = frames[indices]
-    new_w, new_h = fit_to_pixel_budget(width, height, sampling.max_pixels)
+    new_w, new_h = fit_to_pixel_budget(width, height, sampling.max_pixels, grid.multiple, grid.min_pixels)
     if (new_w, new_h) != (width, height):
         sampled = resize_frames(sampled, new_w, new_h)
     return DecodedClip(np.ascontiguousarray(sampled), indices, fps, len(frames))
@@ -156,15 +160,15 @@ def row_info(row: dict[str, Any]) -> VideoInfo | None:
     return None
 
 
-def load_clip(row: dict[str, Any], sampling: FrameSampling) -> DecodedClip:
-    """Decode the frames of one dataset row (video stored as bytes or as a path)."""
+def load_clip(row: dict[str, Any], sampling: FrameSampling, grid: FrameGrid = FrameGrid()) -> DecodedClip:
+    """Decode the frames of one dataset row (video stored as bytes or as a path) on the model's grid."""
     video = row["video"]
     source = (video.get("bytes") or video.get("path")) if isinstance(video, dict) else video
     if source is None:
         raise ValueError(f"Row {row.get('id', '?')} has neither video bytes nor a path.")
     info = row_info(row)
     count = sampling.frames_for(info) if info else sampling.num_frames
-    return decode_frames(source, num_frames=count, max_pixels=sampling.max_pixels, info=info)
+    return decode_frames(source, count, max_pixels=sampling.max_pixels, grid=grid, info=info)
 
 
 def clip_id(row: dict[str, Any]) -> str:
@@ -183,8 +187,8 @@ class ClipCache:
     than the tiny models' steps. A corrupt clip stops training with an error naming its row.
     """
 
-    def __init__(self, sampling: FrameSampling, size: int = 0) -> None:
-        self.sampling, self.size = sampling, size
+    def __init__(self, sampling: FrameSampling, size: int = 0, grid: FrameGrid = FrameGrid()) -> None:
+        self.sampling, self.size, self.grid = sampling, size, grid
         self._clips: OrderedDict[str, DecodedClip] = OrderedDict()
 
     def get(self, row: dict[str, Any]) -> DecodedClip:
@@ -193,7 +197,7 @@ class ClipCache:
             self._clips.move_to_end(key)
             return self._clips[key]
         try:
-            clip = load_clip(row, self.sampling)
+            clip = load_clip(row, self.sampling, self.grid)
         except (ValueError, OSError) as err:
             raise VideoDecodeError(
                 f"Training clip {key!r} cannot be decoded: {err}. Prepared datasets hold only "

@@ -79,11 +79,28 @@ def sample_indices(num_frames_in_clip: int, num_samples: int) -> list[int]:
     return [int(i) for i in np.round(positions)]
 
 
-def fit_to_pixel_budget(width: int, height: int, max_pixels: int, multiple: int = 28) -> tuple[int, int]:
-    """The clip's size rounded to sides that are multiples of `multiple`, scaled down to fit `max_pixels`.
+@dataclass(frozen=True)
+class FrameGrid:
+    """Frame sizes a model's processor takes as they are, so frames are resized once, in the decoder.
 
-    The same rule as Qwen-VL's `smart_resize` (`multiple` = patch size x spatial merge = 28 for
-    every Qwen-VL), so the processor does not have to resize the frames again.
+    Qwen-VL processors resize every frame to sides that are multiples of patch size x spatial merge
+    (28 for Qwen2/2.5-VL, 32 for Qwen3-VL) and to at least their minimum pixel count; a frame that
+    already fits passes unchanged. `shuttlesense.inference.conversation.frame_grid` reads it from a
+    processor.
+    """
+
+    multiple: int = 28
+    min_pixels: int = 0
+
+
+def fit_to_pixel_budget(
+    width: int, height: int, max_pixels: int, multiple: int = 28, min_pixels: int = 0
+) -> tuple[int, int]:
+    """The clip's size rounded to sides that are multiples of `multiple`, scaled to fit the budget.
+
+    The same rule as Qwen-VL's `smart_resize`: scaled down to at most `max_pixels`, or up to at
+    least `min_pixels` (the processor's floor wins over our budget), so the processor does not
+    have to resize the frames again.
     """
     new_w = max(multiple, round(width / multiple) * multiple)
     new_h = max(multiple, round(height / multiple) * multiple)
@@ -91,6 +108,10 @@ def fit_to_pixel_budget(width: int, height: int, max_pixels: int, multiple: int 
         beta = math.sqrt(width * height / max_pixels)
         new_w = max(multiple, math.floor(width / beta / multiple) * multiple)
         new_h = max(multiple, math.floor(height / beta / multiple) * multiple)
+    if new_w * new_h < min_pixels:
+        beta = math.sqrt(min_pixels / (width * height))
+        new_w = math.ceil(width * beta / multiple) * multiple
+        new_h = math.ceil(height * beta / multiple) * multiple
     return new_w, new_h
 
 
@@ -108,10 +129,11 @@ def decode_frames(
     source: VideoSource,
     num_frames: int = 16,
     max_pixels: int | None = 448 * 448,
-    size_multiple: int = 28,
+    grid: FrameGrid = FrameGrid(),
     info: VideoInfo | None = None,
 ) -> DecodedClip:
-    """Decode `num_frames` uniformly sampled RGB frames, scaled in the decoder to fit `max_pixels`.
+    """Decode `num_frames` uniformly sampled RGB frames, scaled in the decoder to fit `max_pixels`
+    on the model's `grid` (None: full size, no scaling).
 
     Pass `info` (e.g. from the dataset's probe columns) to skip the extra container open that
     reads the clip's size.
@@ -119,7 +141,9 @@ def decode_frames(
     info = info or probe_video(source)
     width = height = -1
     if max_pixels is not None:
-        width, height = fit_to_pixel_budget(info.width, info.height, max_pixels, size_multiple)
+        width, height = fit_to_pixel_budget(
+            info.width, info.height, max_pixels, grid.multiple, grid.min_pixels
+        )
     reader = _reader(source, width, height)
     available = len(reader)
     if available == 0:

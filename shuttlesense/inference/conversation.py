@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from transformers import ProcessorMixin, Qwen3VLVideoProcessor
 
-from shuttlesense.data.video_io import DecodedClip
+from shuttlesense.data.video_io import DecodedClip, FrameGrid
 from shuttlesense.labels import prompt
 
 logger = logging.getLogger(__name__)
@@ -143,7 +144,33 @@ def clip_metadata(clip: DecodedClip) -> dict[str, Any]:
 
 
 def video_processor_kwargs(processor: ProcessorMixin, clips: Sequence[DecodedClip]) -> dict[str, Any]:
-    """Extra kwargs for `processor(text=..., videos=...)`: `video_metadata` where it matters, else {}."""
-    if not uses_video_metadata(processor):
-        return {}
-    return {"video_metadata": [clip_metadata(clip) for clip in clips]}
+    """Extra kwargs for `processor(text=..., videos=...)`: our frames are final, metadata where it matters.
+
+    `do_sample_frames=False`: the clips hold the frames we sampled, while their metadata describes
+    the whole source clip; a processor that samples again (Qwen3-VL checkpoints ship
+    `do_sample_frames: true`, fps 2) would pick positions in the whole clip and index past our
+    frames. Qwen3-VL also gets `cap_pixels_per_frame=True`, the reference (qwen-vl-utils) rule:
+    our frames already fit it, and setting it silences the processor's deprecation warning.
+    """
+    video_processor = getattr(processor, "video_processor", None)
+    kwargs: dict[str, Any] = {"do_sample_frames": False} if video_processor is not None else {}
+    if isinstance(video_processor, Qwen3VLVideoProcessor):
+        kwargs["cap_pixels_per_frame"] = True
+    if uses_video_metadata(processor):
+        kwargs["video_metadata"] = [clip_metadata(clip) for clip in clips]
+    return kwargs
+
+
+def frame_grid(processor: ProcessorMixin) -> FrameGrid:
+    """The frame sizes the processor keeps as they are: sides a multiple of patch x merge, and its
+    minimum pixel count (Qwen3-VL counts it over the clip: a floor for the shortest clip, 2 frames)."""
+    video_processor = getattr(processor, "video_processor", None)
+    if video_processor is None:
+        return FrameGrid()
+    multiple = int(video_processor.patch_size) * int(video_processor.merge_size)
+    size = video_processor.size
+    shortest = size.get("shortest_edge") if isinstance(size, dict) else getattr(size, "shortest_edge", None)
+    min_pixels = int(shortest or 0)
+    if isinstance(video_processor, Qwen3VLVideoProcessor):
+        min_pixels = math.ceil(min_pixels / int(video_processor.temporal_patch_size))
+    return FrameGrid(multiple, min_pixels)

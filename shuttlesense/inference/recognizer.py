@@ -20,7 +20,7 @@ from shuttlesense.data.loading import FrameSampling, load_video
 from shuttlesense.data.video_io import (
     DecodedClip,
 )
-from shuttlesense.inference.conversation import answer_token_ids
+from shuttlesense.inference.conversation import answer_token_ids, frame_grid
 from shuttlesense.inference.model_source import ModelSource, resolve_model_source
 from shuttlesense.inference.results import error_result, result_from_probabilities
 from shuttlesense.inference.scoring import generate_answer, naive_scores, score_candidates
@@ -137,6 +137,7 @@ class QwenVLActionRecognizer:
         self.model, self.processor = load_model(
             self.source, self.device, self.dtype, attn_implementation, merge_lora
         )
+        self.grid = frame_grid(self.processor)  # decode straight to sizes the processor keeps
         self.class_names = trained_class_names(record, self.language, self.model_path)
         self.candidates = [answer_token_ids(self.processor, self.language, name) for name in self.class_names]
         logger.info(
@@ -158,7 +159,7 @@ class QwenVLActionRecognizer:
         A frame array is treated as the whole clip at `fps` (default 24): frames are sampled and
         scaled with the same rules as files, so an array of a file's frames gives the same clip.
         """
-        return video if isinstance(video, DecodedClip) else load_video(video, self.sampling, fps)
+        return video if isinstance(video, DecodedClip) else load_video(video, self.sampling, fps, self.grid)
 
     def class_log_likelihoods(self, clip: DecodedClip) -> torch.Tensor:
         """Sum log-prob of each class name (+ end of turn) as the answer, in class-id order."""

@@ -6,21 +6,20 @@ the offline demo run on models built here: the real transformers classes (config
 (`shuttlesense.synthetic.tokenizer`). They load with the Auto classes like any Hub checkpoint but know
 nothing about badminton (or anything else): their predictions are noise until trained.
 
-Calling the saved processor with decoded frames (uint8, ``(T, H, W, 3)`` array or list of frames)::
+Only the networks are small. Processors, patch sizes and chat templates are the real checkpoints'
+(`Qwen/Qwen2-VL-*`, `Qwen/Qwen2.5-VL-*-Instruct`, `Qwen/Qwen3-VL-*-Instruct`), because that is where
+real runs break: Qwen3-VL's video processor samples frames itself (`do_sample_frames: true`, 2 fps),
+uses 16-pixel patches (frame sides multiples of 32) and a per-clip pixel budget; Qwen2/2.5-VL use
+14-pixel patches, 3,136 to 12,845,056 pixels per frame and a default system prompt.
+
+Calling a saved processor with frames that are already sampled (uint8, ``(T, H, W, 3)``)::
 
     text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    # Qwen2-VL: no metadata needed.
-    inputs = processor(text=[text], videos=[frames], return_tensors="pt")
-    # Qwen2.5-VL: metadata optional; its fps sets the temporal rope spacing (24 fps when omitted).
-    # Qwen3-VL: pass metadata, its timestamps ("<0.3 seconds>") go into the prompt; without it the
-    # processor warns and assumes 24 fps. `frames_indices` are the frames' indices in the source clip.
     meta = {"fps": 60.0, "total_num_frames": 104, "frames_indices": [0, 7, 14, ...]}
-    inputs = processor(text=[text], videos=[frames], video_metadata=[meta], return_tensors="pt")
+    inputs = processor(text=[text], videos=[frames], video_metadata=[meta], do_sample_frames=False,
+                       return_tensors="pt")
 
-The saved video processors never re-sample frames (`do_sample_frames=False`): the frames you pass
-are the frames the model sees. Frames are resized to at most 112x112 pixels and at least 56x56, so
-16 frames of 112x112 give 128 video tokens and 8 frames of 56x56 give 16 (Qwen3-VL spreads its
-pixel budget over the whole clip: 16 x 112 x 112 pixels at most).
+`shuttlesense.inference.conversation.video_processor_kwargs` builds those kwargs for each family.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ from transformers import (
 
 from shuttlesense.inference.model_source import MARKER, is_tiny_model_dir
 from shuttlesense.labels import CLASS_NAMES_EN
-from shuttlesense.synthetic.tokenizer import CHAT_TEMPLATE, build_tokenizer, special_token_ids
+from shuttlesense.synthetic.tokenizer import CHAT_TEMPLATES, build_tokenizer, special_token_ids
 
 logger = logging.getLogger(__name__)
 
@@ -79,18 +78,22 @@ TEXT_SIZES = {
     "max_position_embeddings": 32768,
 }
 HEAD_DIM = 16
-# Vision: depth 2, hidden 32, 2 heads, 14-pixel patches, 2x2 spatial merge, 2-frame temporal patches.
-PATCH, MERGE, TEMPORAL = 14, 2, 2
-VISION_SIZES = {
-    "depth": 2,
-    "num_heads": 2,
-    "patch_size": PATCH,
-    "spatial_merge_size": MERGE,
-    "temporal_patch_size": TEMPORAL,
+# Vision: depth 2, hidden 32, 2 heads, 2x2 spatial merge, 2-frame temporal patches. The patch size is
+# the real family's: 14 pixels for Qwen2/2.5-VL, 16 for Qwen3-VL.
+PATCH = {"qwen2_vl": 14, "qwen2_5_vl": 14, "qwen3_vl": 16}
+MERGE, TEMPORAL = 2, 2
+VISION_SIZES = {"depth": 2, "num_heads": 2, "spatial_merge_size": MERGE, "temporal_patch_size": TEMPORAL}
+# The real checkpoints' processor settings (their preprocessor/video_preprocessor configs).
+QWEN2_PIXELS = {"min_pixels": 3136, "max_pixels": 12845056}  # per frame, Qwen2-VL and Qwen2.5-VL
+QWEN3_IMAGE_SIZE = {"shortest_edge": 65536, "longest_edge": 16777216}
+QWEN3_VIDEO = {
+    "size": {"shortest_edge": 4096, "longest_edge": 25165824},  # pixels over the whole clip
+    "do_sample_frames": True,
+    "fps": 2,
+    "min_frames": 4,
+    "max_frames": 768,
 }
-# Pixel limits: frames end up between 56x56 and 112x112 (multiples of PATCH * MERGE = 28).
-MIN_PIXELS, MAX_PIXELS = 56 * 56, 112 * 112
-QWEN3_MIN_CLIP_PIXELS, QWEN3_MAX_CLIP_PIXELS = 4 * MIN_PIXELS, 16 * MAX_PIXELS
+STANDARD_NORM = {"image_mean": [0.5] * 3, "image_std": [0.5] * 3}  # Qwen3-VL; Qwen2/2.5-VL use CLIP's
 
 _CONFIG_CLASSES = {"qwen2_vl": Qwen2VLConfig, "qwen2_5_vl": Qwen2_5_VLConfig, "qwen3_vl": Qwen3VLConfig}
 _PROCESSOR_CLASSES = {
@@ -129,9 +132,10 @@ def _text_config(family: str, ids: dict[str, int], vocab_size: int) -> dict:
 def _vision_config(family: str) -> dict:
     """Vision-tower sizes; each family names its widths differently."""
     out = TEXT_SIZES["hidden_size"]
+    sizes = {**VISION_SIZES, "patch_size": PATCH[family]}
     if family == "qwen2_vl":
-        return {**VISION_SIZES, "embed_dim": 32, "mlp_ratio": 2, "hidden_size": out}
-    common = {**VISION_SIZES, "hidden_size": 32, "intermediate_size": 64, "out_hidden_size": out}
+        return {**sizes, "embed_dim": 32, "mlp_ratio": 2, "hidden_size": out}
+    common = {**sizes, "hidden_size": 32, "intermediate_size": 64, "out_hidden_size": out}
     if family == "qwen2_5_vl":
         # window_size 112 = one 8x8-patch window per 112x112 frame; block 1 attends globally.
         return {**common, "window_size": 112, "fullatt_block_indexes": [1], "tokens_per_second": 2}
@@ -157,23 +161,20 @@ def tiny_config(family: str, tokenizer: PreTrainedTokenizerBase) -> PreTrainedCo
 
 
 def tiny_processor(family: str, tokenizer: PreTrainedTokenizerBase) -> ProcessorMixin:
-    """The real processor of `family`, with small pixel limits and no frame re-sampling."""
+    """The real processor of `family` with the real checkpoint's settings and chat template."""
     _check_family(family)
-    grid = {"patch_size": PATCH, "temporal_patch_size": TEMPORAL, "merge_size": MERGE}
-    # Qwen3-VL normalises with mean/std 0.5 (IMAGENET_STANDARD), Qwen2/2.5-VL with CLIP's.
-    norm = {"image_mean": [0.5] * 3, "image_std": [0.5] * 3} if family == "qwen3_vl" else {}
-    image_processor = Qwen2VLImageProcessor(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, **grid, **norm)
-    video_kwargs = {**grid, "do_sample_frames": False, "cap_pixels_per_frame": False}
+    grid = {"patch_size": PATCH[family], "temporal_patch_size": TEMPORAL, "merge_size": MERGE}
     if family == "qwen3_vl":
-        size = {"shortest_edge": QWEN3_MIN_CLIP_PIXELS, "longest_edge": QWEN3_MAX_CLIP_PIXELS}
-        video_processor = Qwen3VLVideoProcessor(size=size, **video_kwargs)
+        image_processor = Qwen2VLImageProcessor(size=QWEN3_IMAGE_SIZE, **grid, **STANDARD_NORM)
+        video_processor = Qwen3VLVideoProcessor(**QWEN3_VIDEO, **grid, **STANDARD_NORM)
     else:
-        video_processor = Qwen2VLVideoProcessor(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS, **video_kwargs)
+        image_processor = Qwen2VLImageProcessor(**QWEN2_PIXELS, **grid)
+        video_processor = Qwen2VLVideoProcessor(**QWEN2_PIXELS, **grid)
     return _PROCESSOR_CLASSES[family](
         image_processor=image_processor,
         tokenizer=tokenizer,
         video_processor=video_processor,
-        chat_template=CHAT_TEMPLATE,
+        chat_template=CHAT_TEMPLATES[family],
     )
 
 
@@ -222,6 +223,7 @@ def _build_qwen(family: str, output_dir: str | Path, seed: int) -> tuple[Path, i
     _check_family(family)
     output_dir = Path(output_dir)
     tokenizer = build_tokenizer()
+    tokenizer.chat_template = CHAT_TEMPLATES[family]
     config = tiny_config(family, tokenizer)
     model = _init_model(lambda: AutoModelForImageTextToText.from_config(config), seed)
     ids = special_token_ids(tokenizer)

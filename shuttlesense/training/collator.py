@@ -22,6 +22,7 @@ from shuttlesense.data.video_io import DecodedClip
 from shuttlesense.inference.conversation import (
     answer_token_ids,
     completion_token_ids,
+    frame_grid,
     full_text,
     video_processor_kwargs,
 )
@@ -85,7 +86,7 @@ class VideoSFTCollator:
     def _decode(self, row: dict[str, Any]) -> DecodedClip:
         """Decode one clip (or reuse it from the LRU cache); a corrupt one stops training with its id."""
         if self._cache is None:
-            self._cache = ClipCache(self.sampling, self.cache_size)
+            self._cache = ClipCache(self.sampling, self.cache_size, frame_grid(self.processor))
         return self._cache.get(row)
 
     def _target(self, label: int) -> _Target:

@@ -6,7 +6,6 @@ by the clip's bytes, so the expected metrics are known exactly. One test runs th
 on a tiny random model, where predictions are noise and only the structure is checked.
 """
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -166,10 +165,6 @@ def test_cli_help_and_refusal(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "not empty" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("shuttlesense.inference.recognizer") is None,
-    reason="shuttlesense/inference/recognizer.py not written yet",
-)
 def test_cli_with_the_real_recognizer_on_a_tiny_model(
     prepared_dataset: Path,
     tiny_model_dirs: dict[str, Path],

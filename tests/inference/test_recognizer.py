@@ -16,7 +16,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForImageTextToText
 
 from shuttlesense import labels
-from shuttlesense.data.video_io import decode_frames
+from shuttlesense.data.video_io import decode_frames, fit_to_pixel_budget
 from shuttlesense.inference.conversation import answer_token_ids
 from shuttlesense.inference.recognizer import QwenVLActionRecognizer
 from shuttlesense.synthetic.tiny_models import FAMILIES, build_tiny_videomae
@@ -84,12 +84,16 @@ def test_path_bytes_frames_agree(tiny_model_dirs, clip_path, family):
         "path": str(clip_path),
         "pathlib": clip_path,
         "bytes": clip_path.read_bytes(),
-        "decoded": decode_frames(clip_path, num_frames=8, max_pixels=448 * 448),
+        "decoded": decode_frames(clip_path, num_frames=8, max_pixels=448 * 448, grid=recognizer.grid),
     }
     reference = np.array(list(recognizer.recognize_action(frames, fps=fps)["probabilities"].values()))
+    height, width = frames.shape[1:3]
+    # Files are scaled in the decoder, frame arrays by torch: equal when no scaling is needed (sides
+    # already on the grid, 112x84 for patch 14), close when it is (Qwen3-VL: 128x96).
+    on_grid = fit_to_pixel_budget(width, height, 448 * 448, recognizer.grid.multiple) == (width, height)
     for kind, video in inputs.items():
         probs = np.array(list(recognizer.recognize_action(video)["probabilities"].values()))
-        np.testing.assert_allclose(probs, reference, atol=1e-6, err_msg=kind)
+        np.testing.assert_allclose(probs, reference, atol=1e-6 if on_grid else 2e-3, err_msg=kind)
 
 
 def test_frames_are_sampled_and_scaled(recognizer):

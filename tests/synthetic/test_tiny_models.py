@@ -26,7 +26,7 @@ from shuttlesense.synthetic.tiny_models import (
     build_tiny_videomae,
     main,
 )
-from shuttlesense.synthetic.tokenizer import CHAT_TEMPLATE, SPECIAL_TOKENS, build_tokenizer
+from shuttlesense.synthetic.tokenizer import CHAT_TEMPLATES, SPECIAL_TOKENS, build_tokenizer
 
 LABEL_TEXTS = [*CLASS_NAMES_EN, *CLASS_NAMES_ZH, *PROMPTS.values()]
 
@@ -49,13 +49,12 @@ def _video_messages(prompt: str = PROMPT_ZH) -> list[dict]:
 
 
 def _processor_inputs(processor, family: str, frames, fps: float = 30.0):
+    """The processor on frames that are already sampled (as our data module gives them)."""
     text = processor.apply_chat_template(_video_messages(), tokenize=False, add_generation_prompt=True)
-    kwargs = {}
-    if family == "qwen3_vl":  # Qwen3-VL writes frame timestamps into the prompt: give it fps + indices
-        kwargs["video_metadata"] = [
-            {"fps": fps, "total_num_frames": len(frames), "frames_indices": list(range(len(frames)))}
-        ]
-    return processor(text=[text], videos=[frames], return_tensors="pt", **kwargs)
+    # Qwen3-VL writes frame timestamps into the prompt: give it fps + indices; never re-sample.
+    meta = {"fps": fps, "total_num_frames": len(frames), "frames_indices": list(range(len(frames)))}
+    kwargs = {"video_metadata": [meta]} if family != "qwen2_vl" else {}
+    return processor(text=[text], videos=[frames], return_tensors="pt", do_sample_frames=False, **kwargs)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -129,17 +128,64 @@ def test_special_tokens_are_single_tokens() -> None:
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_chat_template_renders_like_qwen2_5_vl(tiny_model_dirs, loaded, family: str) -> None:
+def test_chat_template_renders_like_the_real_checkpoint(tiny_model_dirs, loaded, family: str) -> None:
     _, processor = loaded[family]
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dirs[family])
-    system = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    # Qwen2-VL and Qwen2.5-VL add a default system prompt; Qwen3-VL-Instruct does not.
+    system = "" if family == "qwen3_vl" else "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
     video_turn = f"<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>{PROMPT_ZH}<|im_end|>\n"
     rendered = processor.apply_chat_template(_video_messages(), tokenize=False, add_generation_prompt=True)
     assert rendered == system + video_turn + "<|im_start|>assistant\n"
-    assert tokenizer.chat_template == processor.chat_template == CHAT_TEMPLATE
+    assert tokenizer.chat_template == processor.chat_template == CHAT_TEMPLATES[family]
     conversation = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "杀球"}]
     expected = system + "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n杀球<|im_end|>\n"
     assert tokenizer.apply_chat_template(conversation, tokenize=False) == expected
+
+
+# What the real checkpoints' processor configs say (Qwen/Qwen2-VL-*, Qwen/Qwen2.5-VL-*-Instruct,
+# Qwen/Qwen3-VL-*-Instruct); only the networks of the tiny models are small.
+CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
+REAL_VIDEO_PROCESSORS = {
+    "qwen2_vl": {"patch_size": 14, "merge_size": 2, "temporal_patch_size": 2, "do_sample_frames": False,
+                 "size": {"shortest_edge": 3136, "longest_edge": 12845056}, "image_mean": CLIP_MEAN},
+    "qwen3_vl": {"patch_size": 16, "merge_size": 2, "temporal_patch_size": 2, "do_sample_frames": True,
+                 "fps": 2, "min_frames": 4, "max_frames": 768, "image_mean": [0.5] * 3, "image_std": [0.5] * 3,
+                 "size": {"shortest_edge": 4096, "longest_edge": 25165824}},
+}  # fmt: skip
+REAL_VIDEO_PROCESSORS["qwen2_5_vl"] = REAL_VIDEO_PROCESSORS["qwen2_vl"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_processors_and_patches_are_the_real_checkpoints(loaded, family: str) -> None:
+    model, processor = loaded[family]
+    video = processor.video_processor
+    for key, value in REAL_VIDEO_PROCESSORS[family].items():
+        got = getattr(video, key)
+        if key == "size":
+            got = {k: getattr(got, k) for k in value}
+        elif key.startswith("image_"):
+            got, value = list(got), pytest.approx(value)
+        assert got == value, key
+    image = processor.image_processor
+    assert (image.patch_size, image.merge_size) == (video.patch_size, video.merge_size)
+    assert list(image.image_mean) == pytest.approx(list(video.image_mean))
+    assert model.config.vision_config.patch_size == video.patch_size
+
+
+def test_qwen3_vl_samples_frames_itself_unless_told_not_to(loaded) -> None:
+    """The real Qwen3-VL processor re-samples at 2 fps by the metadata's positions in the whole clip:
+    16 frames already taken from a 60-frame clip make it index past them."""
+    _, processor = loaded["qwen3_vl"]
+    text = processor.apply_chat_template(_video_messages(), tokenize=False, add_generation_prompt=True)
+    indices = [round(i * 59 / 15) for i in range(16)]
+    meta = {"fps": 30.0, "total_num_frames": 60, "frames_indices": indices}
+    frames = _frames(16, 64)
+    with pytest.raises(IndexError):
+        processor(text=[text], videos=[frames], video_metadata=[meta], return_tensors="pt")
+    inputs = processor(
+        text=[text], videos=[frames], video_metadata=[meta], do_sample_frames=False, return_tensors="pt"
+    )
+    assert inputs["video_grid_thw"].tolist() == [[8, 4, 4]]  # 16 frames kept, 64 px = 4 patches of 16
 
 
 def test_same_seed_same_weights(tmp_path: Path) -> None:

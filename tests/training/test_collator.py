@@ -118,8 +118,11 @@ def test_forward_with_the_batch_gives_a_finite_loss(tiny_model_dirs, processors,
 
 def test_video_metadata_goes_where_it_matters(processors, rows) -> None:
     clips = [load_clip(row, SAMPLING) for row in rows]
-    assert video_processor_kwargs(processors["qwen2_vl"], clips) == {}
+    # Our frames are final: no processor samples again (real Qwen3-VL checkpoints would).
+    assert video_processor_kwargs(processors["qwen2_vl"], clips) == {"do_sample_frames": False}
+    assert video_processor_kwargs(processors["qwen3_vl"], clips)["cap_pixels_per_frame"] is True
     for family in ("qwen2_5_vl", "qwen3_vl"):
+        assert video_processor_kwargs(processors[family], clips)["do_sample_frames"] is False
         meta = video_processor_kwargs(processors[family], clips)["video_metadata"]
         assert meta[0] == {
             "fps": clips[0].fps,
@@ -203,9 +206,9 @@ def test_template_that_adds_text_before_the_answer_warns(processors, caplog) -> 
 def test_clip_cache_decodes_each_clip_once_and_stays_bounded(processors, rows, monkeypatch) -> None:
     decoded: list[str] = []
 
-    def counting_load_clip(row, sampling):
+    def counting_load_clip(row, sampling, grid):
         decoded.append(row["id"])
-        return load_clip(row, sampling)
+        return load_clip(row, sampling, grid)
 
     monkeypatch.setattr("shuttlesense.data.loading.load_clip", counting_load_clip)
     collator = VideoSFTCollator(processors["qwen2_5_vl"], SAMPLING, cache_size=2)
