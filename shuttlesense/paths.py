@@ -17,6 +17,13 @@ def looks_local(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1
 
 
+def absolute_if_local(name: str) -> str:
+    """An existing local path made absolute (what gets recorded stays valid from any folder); a Hub
+    id, or a path that does not exist, unchanged."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
 def checked_model_config(
     name_or_path: str, supported: Sequence[str], requirement: str, revision: str = "main"
 ) -> Any:

@@ -55,7 +55,9 @@ def resolve_device_dtype(
         return device, dtype
     if dtype is None:
         if device.startswith("cuda"):
-            return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            # Native bf16 only: T4/V100 report bf16 "supported" through slow emulation.
+            native_bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+            return device, torch.bfloat16 if native_bf16 else torch.float16
         return device, torch.float32
     resolved = getattr(torch, _DTYPE_ALIASES.get(dtype, dtype), None)
     if not isinstance(resolved, torch.dtype):

@@ -101,7 +101,7 @@ def prefill(model: torch.nn.Module, inputs: BatchFeature) -> Prefix:
     deltas = _rope_holder(model).rope_deltas  # set by this very forward; read before anything else runs
     rope_delta = int(deltas.reshape(-1)[0]) if deltas is not None else 0
     log_probs = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
-    return Prefix(out.past_key_values, log_probs, int(inputs["input_ids"].shape[1]), rope_delta)
+    return Prefix(out.cache, log_probs, int(inputs["input_ids"].shape[1]), rope_delta)
 
 
 def _packed_inputs(
@@ -148,7 +148,7 @@ def score_from_prefix(model: torch.nn.Module, prefix: Prefix, candidates: Candid
             input_ids=ids,
             attention_mask=mask,
             position_ids=positions,
-            past_key_values=prefix.cache,
+            cache=prefix.cache,
             use_cache=True,
         )
     finally:

@@ -22,6 +22,7 @@ from transformers.trainer_utils import get_last_checkpoint as _hf_last_checkpoin
 
 from shuttlesense.data.loading import load_split
 from shuttlesense.inference.model_source import check_model_type
+from shuttlesense.paths import absolute_if_local
 from shuttlesense.training.config import VideoModelConfig, VideoScriptArguments
 
 logger = logging.getLogger(__name__)
@@ -55,10 +56,15 @@ def _dtype(name: str | None) -> torch.dtype | str:
 
 
 def get_model(model_args: VideoModelConfig) -> PreTrainedModel:
-    """Load the base model in the recipe's dtype (precision of the compute comes from SFTConfig)."""
-    check_model_type(model_args.model_name_or_path, model_args.model_revision)
+    """Load the base model in the recipe's dtype (precision of the compute comes from SFTConfig).
+
+    A local folder is loaded by its absolute path, which is what the adapter records as its base:
+    a path relative to where training ran would break as soon as the adapter is used elsewhere.
+    """
+    name = absolute_if_local(model_args.model_name_or_path)
+    check_model_type(name, model_args.model_revision)
     return AutoModelForImageTextToText.from_pretrained(
-        model_args.model_name_or_path,
+        name,
         revision=model_args.model_revision,
         dtype=_dtype(model_args.dtype),
         attn_implementation=model_args.attn_implementation,
@@ -114,6 +120,25 @@ def get_last_checkpoint(output_dir: str) -> str | None:
 
 
 def count_trainable(model: torch.nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
+    """(trainable, total) parameter counts; ZeRO-3 partitions hold `ds_numel` (their `numel()` is 0)."""
+
+    def size(p: torch.nn.Parameter) -> int:
+        return int(getattr(p, "ds_numel", p.numel()))
+
+    trainable = sum(size(p) for p in model.parameters() if p.requires_grad)
+    return trainable, sum(size(p) for p in model.parameters())
+
+
+def upcast_trainable_parameters(model: torch.nn.Module) -> int:
+    """Trainable fp16 parameters to fp32 (fp16 mixed precision); returns how many were cast.
+
+    The CUDA GradScaler refuses fp16 gradients ("Attempting to unscale FP16 gradients"). PEFT
+    upcasts LoRA A/B itself, but `modules_to_save` copies keep the base model's fp16, so a recipe
+    with `fp16: true` and saved modules would stop at its first step on a GPU.
+    """
+    cast = 0
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.dtype == torch.float16:
+            parameter.data = parameter.data.float()
+            cast += 1
+    return cast

@@ -251,3 +251,14 @@ def test_a_recorded_class_table_that_does_not_match_the_classes_is_refused(tiny_
     (adapter / "training_config.json").write_text(json.dumps(record, ensure_ascii=False))
     with pytest.raises(ValueError, match=r"training_config.json: '斜线飞行' is not a name of class 00"):
         QwenVLActionRecognizer(str(adapter), num_frames=2)
+
+
+def test_gpu_half_precision_is_bf16_only_where_it_is_native(monkeypatch):
+    from shuttlesense.inference.recognizer import resolve_device_dtype
+
+    # A T4 or V100: torch reports bf16 as supported when emulation counts, and emulation is slow.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert resolve_device_dtype("cuda", None) == ("cuda", torch.float16)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)  # Ampere+
+    assert resolve_device_dtype("cuda:1", None) == ("cuda:1", torch.bfloat16)
+    assert resolve_device_dtype("cpu", None) == ("cpu", torch.float32)

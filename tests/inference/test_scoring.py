@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,12 @@ def test_generate_answer_returns_text(tiny_model_dirs, clip):
 def test_rejects_non_mrope_model():
     with pytest.raises(TypeError, match="Qwen-VL"):
         scoring._rope_holder(torch.nn.Linear(2, 2))
+
+
+def test_scoring_passes_the_cache_by_its_current_name(tiny_model_dirs, clip):
+    """transformers 5.24 deprecates `past_key_values` for `cache` (removed in 5.40): no warning from us."""
+    model, processor = _load(tiny_model_dirs["qwen2_5_vl"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scoring.score_candidates(model, processor, clip, _candidates(processor, "en"), "en")
+    assert not [w for w in caught if "past_key_values" in str(w.message)]

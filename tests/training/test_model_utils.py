@@ -1,12 +1,20 @@
 from pathlib import Path
 
 import pytest
+import torch
 from peft import get_peft_model
 from transformers import AutoModelForImageTextToText, LlamaConfig
 
 from shuttlesense.data.prepare import FEATURES
 from shuttlesense.training.config import VideoModelConfig, VideoScriptArguments
-from shuttlesense.training.model_utils import check_model_type, get_datasets, get_peft_config
+from shuttlesense.training.model_utils import (
+    check_model_type,
+    count_trainable,
+    get_datasets,
+    get_model,
+    get_peft_config,
+    upcast_trainable_parameters,
+)
 
 
 def _lora_module_names(model_dir: Path, scope: str) -> list[str]:
@@ -63,3 +71,55 @@ def test_dataset_errors_are_clear(tmp_path: Path, prepared_dataset: Path):
     Dataset.from_dict({"text": ["a"]}).save_to_disk(str(tmp_path / "wrong"))
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['video', 'label'\]"):
         get_datasets(VideoScriptArguments(dataset_name=str(tmp_path / "wrong")), with_eval=False)
+
+
+def test_fp16_training_steps_pass_the_grad_scaler(tiny_model_dirs):
+    """fp16 + saved modules: every trainable tensor fp32, so the GradScaler can unscale (it refuses fp16)."""
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dirs["qwen2_5_vl"], dtype=torch.float16)
+    args = VideoModelConfig(
+        model_name_or_path="m", lora_r=4, lora_modules_to_save=["lm_head", "embed_tokens"]
+    )
+    model = get_peft_model(model, get_peft_config(args))
+    assert torch.float16 in {p.dtype for p in model.parameters() if p.requires_grad}  # what PEFT leaves
+
+    def step() -> None:
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+        scaler = torch.amp.GradScaler("cpu")
+        ids = torch.arange(3, 15).unsqueeze(0)
+        with torch.autocast("cpu", dtype=torch.float16):
+            loss = model(input_ids=ids, labels=ids).loss
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)  # unscales first
+        scaler.update()
+        optimizer.zero_grad()
+
+    with pytest.raises(ValueError, match="unscale FP16 gradients"):
+        step()
+    model.zero_grad(set_to_none=True)
+    assert upcast_trainable_parameters(model) == 2  # the two saved copies
+    step()
+    step()
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}
+    assert torch.float16 in {p.dtype for p in model.parameters() if not p.requires_grad}  # base stays fp16
+
+
+def test_trainable_counts_see_zero3_partitions():
+    model = torch.nn.Linear(4, 4)
+    for parameter in model.parameters():  # what ZeRO-3 leaves on a rank: empty data, full size aside
+        parameter.ds_numel = parameter.numel()
+        parameter.data = torch.empty(0)
+    model.bias.requires_grad_(False)
+    assert count_trainable(model) == (16, 20)
+
+
+def test_the_adapter_records_its_base_by_absolute_path(tiny_model_dirs, tmp_path, monkeypatch):
+    monkeypatch.chdir(tiny_model_dirs["qwen2_vl"].parent)
+    args = VideoModelConfig(model_name_or_path="qwen2_vl", lora_r=4)  # relative to where training runs
+    model = get_peft_model(get_model(args), get_peft_config(args))
+    base = model.peft_config["default"].base_model_name_or_path
+    assert base == str(tiny_model_dirs["qwen2_vl"].resolve())
+    model.save_pretrained(tmp_path / "adapter")
+    monkeypatch.chdir(tmp_path)  # used from another folder, the adapter still finds its base
+    from shuttlesense.inference.model_source import resolve_model_source
+
+    assert resolve_model_source(str(tmp_path / "adapter")).base_model == base
