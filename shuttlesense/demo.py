@@ -44,7 +44,9 @@ class DemoArguments:
             "choices": ["all", *STAGES],
         },
     )
-    steps: int = field(default=800, metadata={"help": "Training steps (the tiny model needs ~700 to learn)."})
+    steps: int = field(
+        default=1200, metadata={"help": "Training steps (the tiny model needs ~1,000 to learn)."}
+    )
     clips_per_class: int = field(default=30, metadata={"help": "Synthetic clips per class (18 classes)."})
     num_processes: int = field(default=2, metadata={"help": "Training processes under accelerate launch."})
     seed: int = field(default=0, metadata={"help": "Seed for the tiny model, the clips and the controls."})

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -70,9 +71,9 @@ def _run_args(model_dir: Path, dataset: Path, output_dir: Path, *extra: str) -> 
     ]  # fmt: skip
 
 
-def _run(command: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+def _run(command: list[str], env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900
+        command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
@@ -119,6 +120,36 @@ def test_accelerate_launch_deepspeed_zero2_two_processes(
     adapted = PeftModel.from_pretrained(model, output)
     after = adapted(input_ids=ids).logits
     assert not torch.allclose(before, after), "the adapter must change the model's outputs"
+
+
+@pytest.mark.slow
+def test_accelerate_launch_zero3_two_processes_with_merge(
+    tmp_path: Path, tiny_model_dirs, prepared_dataset: Path
+):
+    """ZeRO-3 partitions the weights: the parameter count must still be right, and `merge: true`
+    (main process only, after training) must load plain weights, not wait for the other ranks."""
+    if shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("accelerate CLI not installed")
+    pytest.importorskip("deepspeed")
+    base = tiny_model_dirs["qwen2_5_vl"]
+    output = tmp_path / "run"
+    accelerate = str(Path(sys.executable).parent / "accelerate")
+    command = [accelerate, "launch", "--config_file", str(REPO / "accelerate_configs" / "zero3.yaml"),
+               "--num_processes", "2", "--main_process_port", "29519"]  # fmt: skip
+    command += _run_args(base, prepared_dataset, output, "--max_steps", "2", "--eval_strategy", "no")
+    command += ["--save_strategy", "no", "--merge", "true"]
+    result = _run(command, env={"DS_ACCELERATOR": "cpu"}, timeout=300)
+    share = re.search(
+        r"Trainable parameters: [0-9,]+ of [0-9,]+ \(([0-9.]+)%\)", result.stdout + result.stderr
+    )
+    assert share and 0 < float(share.group(1)) < 100, "ZeRO-3 partitions must not read as 100 % trainable"
+
+    ids = torch.arange(20).unsqueeze(0)
+    adapted = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(base), output)
+    merged = AutoModelForImageTextToText.from_pretrained(output / "merged")
+    torch.testing.assert_close(
+        merged(input_ids=ids).logits, adapted(input_ids=ids).logits, atol=1e-4, rtol=1e-4
+    )
 
 
 @pytest.mark.slow

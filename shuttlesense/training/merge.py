@@ -8,10 +8,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def plain_loading():
+    """Load full weights in this process alone, even inside a ZeRO-3 run.
+
+    While a ZeRO-3 config is live, `from_pretrained` partitions weights with `zero.Init`, which
+    waits for every rank; a merge runs on the main process after training, so it would wait for
+    ranks that have finished (CPU: "Connection closed by peer"; NCCL: a hang).
+    """
+    from transformers.integrations import deepspeed
+
+    ref = deepspeed._hf_deepspeed_config_weak_ref  # transformers has no public getter for it
+    live = ref() if ref is not None else None
+    deepspeed.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        if live is not None:
+            deepspeed.set_hf_deepspeed_config(live)
 
 
 def merge_adapter(adapter_dir: str | Path, output_dir: str | Path, base_model: str | None = None) -> Path:
@@ -30,8 +51,9 @@ def merge_adapter(adapter_dir: str | Path, output_dir: str | Path, base_model: s
     if source.adapter is None:
         raise ValueError(f"{adapter_dir} is a full model, not a LoRA adapter: there is nothing to merge.")
     output_dir = Path(output_dir)
-    base = AutoModelForImageTextToText.from_pretrained(source.base_model, dtype="auto")
-    merged = PeftModel.from_pretrained(base, source.adapter).merge_and_unload()
+    with plain_loading():
+        base = AutoModelForImageTextToText.from_pretrained(source.base_model, dtype="auto")
+        merged = PeftModel.from_pretrained(base, source.adapter).merge_and_unload()
     merged.save_pretrained(output_dir)
     AutoProcessor.from_pretrained(source.processor_path).save_pretrained(output_dir)
     return output_dir
