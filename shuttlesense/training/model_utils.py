@@ -129,6 +129,42 @@ def count_trainable(model: torch.nn.Module) -> tuple[int, int]:
     return trainable, sum(size(p) for p in model.parameters())
 
 
+def _make_output_require_grad(module: torch.nn.Module, inputs: object, output: torch.Tensor) -> None:
+    output.requires_grad_(True)
+
+
+def align_vision_input_grads(model: torch.nn.Module) -> str | None:
+    """Give the vision tower an input-gradient hook exactly when something in its blocks trains.
+
+    `enable_input_require_grads` (TRL calls it for PEFT with gradient checkpointing) hooks every
+    sub-model's input embeddings. Qwen2/2.5-VL's vision `patch_embed` is one of them, so with LoRA on
+    the language model only, backward (and recomputation) runs through the frozen vision tower for
+    nothing. Qwen3-VL's vision model exposes none, so under reentrant checkpointing (TRL forces it
+    for PEFT + ZeRO-3) vision LoRA silently gets no gradient. Returns "removed", "added" or None.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    visual = getattr(getattr(base, "model", base), "visual", None)
+    embed = getattr(visual, "patch_embed", None)
+    if embed is None:
+        return None
+    trains = any(p.requires_grad for name, p in visual.named_parameters() if "merger" not in name)
+    # Hooks by function name: `enable_input_require_grads` runs more than once (gradient checkpointing
+    # and TRL both call it) and keeps only the last call's handles, so handles cannot find them all.
+    names = ("make_inputs_require_grads", _make_output_require_grad.__name__)
+    on_embed = [hid for hid, hook in embed._forward_hooks.items() if getattr(hook, "__name__", "") in names]
+    lists = [hooks for m in model.modules() if (hooks := m.__dict__.get("_require_grads_hooks"))]
+    if on_embed and not trains:
+        for hook_id in on_embed:
+            del embed._forward_hooks[hook_id]
+        for hooks in lists:
+            hooks[:] = [handle for handle in hooks if handle.id not in on_embed]
+        return "removed"
+    if trains and not on_embed and lists:
+        lists[0].append(embed.register_forward_hook(_make_output_require_grad))
+        return "added"
+    return None
+
+
 def upcast_trainable_parameters(model: torch.nn.Module) -> int:
     """Trainable fp16 parameters to fp32 (fp16 mixed precision); returns how many were cast.
 

@@ -25,7 +25,12 @@ from shuttlesense.training.collator import VideoSFTCollator
 from shuttlesense.training.config import VideoModelConfig, VideoScriptArguments
 from shuttlesense.training.metrics import compute_answer_accuracy, preprocess_logits_for_metrics
 from shuttlesense.training.model_card import push_output_dir, render_model_card, save_training_config
-from shuttlesense.training.model_utils import count_trainable, get_peft_config, upcast_trainable_parameters
+from shuttlesense.training.model_utils import (
+    align_vision_input_grads,
+    count_trainable,
+    get_peft_config,
+    upcast_trainable_parameters,
+)
 
 logger = logging.getLogger("shuttlesense.training.trainer")
 
@@ -94,6 +99,8 @@ def build_trainer(
         compute_metrics=compute_answer_accuracy if eval_dataset is not None else None,
         preprocess_logits_for_metrics=preprocess_logits_for_metrics if eval_dataset is not None else None,
     )
+    if change := align_vision_input_grads(trainer.model):
+        logger.info("Vision tower input-gradient hook %s to match what the LoRA scope trains.", change)
     if training_args.fp16 and (cast := upcast_trainable_parameters(trainer.model)):
         logger.info("fp16: %d trainable tensors (saved modules) upcast to fp32 for the GradScaler.", cast)
     trainable, total = count_trainable(trainer.model)

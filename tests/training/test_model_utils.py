@@ -3,11 +3,14 @@ from pathlib import Path
 import pytest
 import torch
 from peft import get_peft_model
-from transformers import AutoModelForImageTextToText, LlamaConfig
+from transformers import AutoModelForImageTextToText, AutoProcessor, LlamaConfig
 
+from shuttlesense.data.loading import FrameSampling, load_split
 from shuttlesense.data.prepare import FEATURES
+from shuttlesense.training.collator import VideoSFTCollator
 from shuttlesense.training.config import VideoModelConfig, VideoScriptArguments
 from shuttlesense.training.model_utils import (
+    align_vision_input_grads,
     check_model_type,
     count_trainable,
     get_datasets,
@@ -123,3 +126,37 @@ def test_the_adapter_records_its_base_by_absolute_path(tiny_model_dirs, tmp_path
     from shuttlesense.inference.model_source import resolve_model_source
 
     assert resolve_model_source(str(tmp_path / "adapter")).base_model == base
+
+
+@pytest.mark.parametrize("reentrant", [False, True], ids=["non-reentrant", "reentrant"])
+@pytest.mark.parametrize(
+    ("family", "scope"),
+    [("qwen2_5_vl", "language"), ("qwen2_vl", "language"), ("qwen3_vl", "language+vision")],
+)
+def test_gradients_reach_exactly_the_modules_the_lora_scope_names(
+    tiny_model_dirs, prepared_dataset, family, scope, reentrant
+):
+    """Set up as TRL does (PEFT, checkpointing, input-grad hooks), then one backward pass."""
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dirs[family])
+    model = get_peft_model(
+        model, get_peft_config(VideoModelConfig(model_name_or_path="m", lora_r=4, lora_scope=scope))
+    )
+    model.gradient_checkpointing_enable({"use_reentrant": reentrant})
+    model.enable_input_require_grads()
+    align_vision_input_grads(model)
+    model.train()
+    visual = model.get_base_model().model.visual
+    seen = []
+    visual.blocks[0].register_forward_hook(lambda module, inputs, output: seen.append(output.requires_grad))
+    processor = AutoProcessor.from_pretrained(tiny_model_dirs[family])
+    rows = list(load_split(str(prepared_dataset), "train").select(range(2)))
+    batch = VideoSFTCollator(processor, FrameSampling(num_frames=4, max_pixels=112 * 84))(rows)
+    model(**batch).loss.backward()
+
+    lora_b = {name: p.grad for name, p in model.named_parameters() if "lora_B" in name}
+    assert lora_b and all(grad is not None for grad in lora_b.values()), [
+        n for n, g in lora_b.items() if g is None
+    ]
+    assert any(".visual." in name for name in lora_b) == (scope != "language")
+    # LoRA on the language model only: nothing in the vision tower needs a backward pass.
+    assert seen and seen[0] == (scope != "language")
