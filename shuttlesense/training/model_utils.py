@@ -139,7 +139,8 @@ def align_vision_input_grads(model: torch.nn.Module) -> str | None:
     `enable_input_require_grads` (TRL calls it for PEFT with gradient checkpointing) hooks every
     sub-model's input embeddings. Qwen2/2.5-VL's vision `patch_embed` is one of them, so with LoRA on
     the language model only, backward (and recomputation) runs through the frozen vision tower for
-    nothing. Qwen3-VL's vision model exposes none, so under reentrant checkpointing (TRL forces it
+    nothing (its checkpointing is switched off too: there is nothing to recompute). Qwen3-VL's
+    vision model exposes none, so under reentrant checkpointing (TRL forces it
     for PEFT + ZeRO-3) vision LoRA silently gets no gradient. Returns "removed", "added" or None.
     """
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -158,6 +159,9 @@ def align_vision_input_grads(model: torch.nn.Module) -> str | None:
             del embed._forward_hooks[hook_id]
         for hooks in lists:
             hooks[:] = [handle for handle in hooks if handle.id not in on_embed]
+        for layer in visual.modules():  # nothing to recompute where no gradient flows
+            if getattr(layer, "gradient_checkpointing", False):
+                layer.gradient_checkpointing = False
         return "removed"
     if trains and not on_embed and lists:
         lists[0].append(embed.register_forward_hook(_make_output_require_grad))

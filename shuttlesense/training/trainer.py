@@ -23,7 +23,7 @@ from shuttlesense import labels
 from shuttlesense.inference.model_source import MARKER as TINY_MARKER
 from shuttlesense.training.collator import VideoSFTCollator
 from shuttlesense.training.config import VideoModelConfig, VideoScriptArguments
-from shuttlesense.training.metrics import compute_answer_accuracy, preprocess_logits_for_metrics
+from shuttlesense.training.metrics import answer_exact_match
 from shuttlesense.training.model_card import push_output_dir, render_model_card, save_training_config
 from shuttlesense.training.model_utils import (
     align_vision_input_grads,
@@ -77,10 +77,33 @@ def video_sft_config(training_args: SFTConfig) -> SFTConfig:
     return training_args
 
 
+class VideoSFTTrainer(SFTTrainer):
+    """SFTTrainer that reports stroke accuracy (`eval_accuracy`) from the evaluation forward itself.
+
+    The eval loss already runs the clip through the model; its fused outputs say which answer
+    tokens were the top-1 prediction (`shuttlesense.training.metrics`), so no second forward.
+    """
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if model.training:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        seen: list = []
+        handle = model.register_forward_hook(lambda _module, _args, output: seen.append(output))
+        try:
+            result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        finally:
+            handle.remove()
+        fused = seen[0] if seen else None
+        if getattr(fused, "is_top1", None) is not None:
+            right = self.accelerator.gather_for_metrics(answer_exact_match(fused.is_top1, fused.label_mask))
+            self._metrics["eval"]["accuracy"].extend(right.tolist())
+        return result
+
+
 def build_trainer(
     model, processor, train_dataset, eval_dataset, script_args, training_args, model_args
 ) -> SFTTrainer:
-    """SFTTrainer with our collator, LoRA config and classification accuracy on the eval split."""
+    """`VideoSFTTrainer` with our collator, LoRA config and classification accuracy on the eval split."""
     collator = VideoSFTCollator(
         processor,
         sampling=script_args,
@@ -88,7 +111,7 @@ def build_trainer(
         max_length=training_args.max_length,
         cache_size=script_args.clip_cache_size,
     )
-    trainer = SFTTrainer(
+    trainer = VideoSFTTrainer(
         model=model,
         args=video_sft_config(training_args),
         train_dataset=train_dataset,
@@ -96,8 +119,6 @@ def build_trainer(
         processing_class=processor,
         data_collator=collator,
         peft_config=get_peft_config(model_args),
-        compute_metrics=compute_answer_accuracy if eval_dataset is not None else None,
-        preprocess_logits_for_metrics=preprocess_logits_for_metrics if eval_dataset is not None else None,
     )
     if change := align_vision_input_grads(trainer.model):
         logger.info("Vision tower input-gradient hook %s to match what the LoRA scope trains.", change)
