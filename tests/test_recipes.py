@@ -71,6 +71,16 @@ def _run_args(model_dir: Path, dataset: Path, output_dir: Path, *extra: str) -> 
     ]  # fmt: skip
 
 
+def _deepspeed_launch(config: str, port: int) -> list[str]:
+    """`accelerate launch` with an accelerate_configs/ DeepSpeed config on 2 CPU processes (skips without it)."""
+    accelerate = Path(sys.executable).parent / "accelerate"
+    if shutil.which("accelerate", path=str(accelerate.parent)) is None:
+        pytest.skip("accelerate CLI not installed")
+    pytest.importorskip("deepspeed")
+    return [str(accelerate), "launch", "--config_file", str(REPO / "accelerate_configs" / config),
+            "--num_processes", "2", "--main_process_port", str(port)]  # fmt: skip
+
+
 def _run(command: list[str], env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
     result = subprocess.run(
         command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout
@@ -83,14 +93,9 @@ def _run(command: list[str], env: dict | None = None, timeout: int = 900) -> sub
 def test_accelerate_launch_deepspeed_zero2_two_processes(
     tmp_path: Path, tiny_model_dirs, prepared_dataset: Path
 ):
-    if shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("accelerate CLI not installed")
-    pytest.importorskip("deepspeed")
     base = tiny_model_dirs["qwen2_5_vl"]
     output = tmp_path / "run"
-    accelerate = str(Path(sys.executable).parent / "accelerate")
-    command = [accelerate, "launch", "--config_file", str(REPO / "accelerate_configs" / "zero2.yaml"),
-               "--num_processes", "2", "--main_process_port", "29517"]  # fmt: skip
+    command = _deepspeed_launch("zero2.yaml", port=29517)
     command += _run_args(
         base, prepared_dataset, output, "--max_steps", "6", "--eval_steps", "3", "--save_steps", "3"
     )
@@ -128,14 +133,9 @@ def test_accelerate_launch_zero3_two_processes_with_merge(
 ):
     """ZeRO-3 partitions the weights: the parameter count must still be right, and `merge: true`
     (main process only, after training) must load plain weights, not wait for the other ranks."""
-    if shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("accelerate CLI not installed")
-    pytest.importorskip("deepspeed")
     base = tiny_model_dirs["qwen2_5_vl"]
     output = tmp_path / "run"
-    accelerate = str(Path(sys.executable).parent / "accelerate")
-    command = [accelerate, "launch", "--config_file", str(REPO / "accelerate_configs" / "zero3.yaml"),
-               "--num_processes", "2", "--main_process_port", "29519"]  # fmt: skip
+    command = _deepspeed_launch("zero3.yaml", port=29519)
     command += _run_args(base, prepared_dataset, output, "--max_steps", "2", "--eval_strategy", "no")
     command += ["--save_strategy", "no", "--merge", "true"]
     result = _run(command, env={"DS_ACCELERATOR": "cpu"}, timeout=300)
