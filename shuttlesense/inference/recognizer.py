@@ -17,9 +17,7 @@ import torch
 
 from shuttlesense import labels
 from shuttlesense.data.loading import FrameSampling, load_video
-from shuttlesense.data.video_io import (
-    DecodedClip,
-)
+from shuttlesense.data.video_io import DecodedClip
 from shuttlesense.inference.conversation import answer_token_ids, frame_grid
 from shuttlesense.inference.model_source import ModelSource, resolve_model_source
 from shuttlesense.inference.results import error_result, result_from_probabilities
@@ -94,7 +92,8 @@ class QwenVLActionRecognizer:
     `model_path`: adapter folder or Hub id (base from its adapter config, or `base_model`), or a
     full/merged model. `language`, `num_frames` and `max_pixels` default to what the model was
     trained with (its `training_config.json`), else zh / 16 / 448x448; a model answers well only
-    with its training prompt and sampling. `mode`: "score" (shared-prefix scoring, default), "naive" (the same scores the slow way)
+    with its training prompt and sampling. The 18 scored answers are the class names it was trained
+    on (`class_names`: recorded in that file; earlier spellings for older adapters). `mode`: "score" (shared-prefix scoring, default), "naive" (the same scores the slow way)
     or "generate" (greedy text matched to a class name, for comparison; one-hot probabilities).
     """
 

@@ -32,7 +32,7 @@ from shuttlesense.training.model_utils import (
     upcast_trainable_parameters,
 )
 
-logger = logging.getLogger("shuttlesense.training.trainer")
+logger = logging.getLogger(__name__)
 
 
 def default_to_gloo_on_cpu(parser: HfArgumentParser) -> HfArgumentParser:
@@ -102,7 +102,7 @@ class VideoSFTTrainer(SFTTrainer):
 
 def build_trainer(
     model, processor, train_dataset, eval_dataset, script_args, training_args, model_args
-) -> SFTTrainer:
+) -> VideoSFTTrainer:
     """`VideoSFTTrainer` with our collator, LoRA config and classification accuracy on the eval split."""
     collator = VideoSFTCollator(
         processor,
