@@ -12,8 +12,9 @@ from __future__ import annotations
 from transformers import set_seed
 from trl import SFTConfig, TrlParser
 
+from shuttlesense.training.checkpoints import get_last_checkpoint
 from shuttlesense.training.config import VideoModelConfig, VideoScriptArguments
-from shuttlesense.training.model_utils import get_datasets, get_last_checkpoint, get_model, get_processor
+from shuttlesense.training.model_utils import get_datasets, get_model, get_processor
 from shuttlesense.training.trainer import (
     build_trainer,
     default_to_gloo_on_cpu,

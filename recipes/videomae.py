@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from transformers import TrainingArguments, set_seed
 
-from shuttlesense.training.model_utils import get_datasets, get_last_checkpoint
+from shuttlesense.training.checkpoints import get_last_checkpoint
+from shuttlesense.training.model_utils import get_datasets
 from shuttlesense.training.trainer import setup_logging, train_and_evaluate
 from shuttlesense.training.videomae import (
     VideoMAEModelArguments,

@@ -71,6 +71,13 @@ def _run_args(model_dir: Path, dataset: Path, output_dir: Path, *extra: str) -> 
     ]  # fmt: skip
 
 
+def _kill_while_saving(checkpoint: Path) -> None:
+    """What a kill during the Trainer's checkpoint save leaves: the folder, without its last files."""
+    assert checkpoint.is_dir()
+    for name in ("trainer_state.json", "rng_state.pth", "rng_state_0.pth", "rng_state_1.pth"):
+        (checkpoint / name).unlink(missing_ok=True)
+
+
 def _deepspeed_launch(config: str, port: int) -> list[str]:
     """`accelerate launch` with an accelerate_configs/ DeepSpeed config on 2 CPU processes (skips without it)."""
     accelerate = Path(sys.executable).parent / "accelerate"
@@ -126,6 +133,15 @@ def test_accelerate_launch_deepspeed_zero2_two_processes(
     after = adapted(input_ids=ids).logits
     assert not torch.allclose(before, after), "the adapter must change the model's outputs"
 
+    # Killed while writing checkpoint-6: the same launch resumes from checkpoint-3 and finishes.
+    _kill_while_saving(output / "checkpoint-6")
+    command[command.index("--max_steps") + 1] = "9"
+    resumed = _run(command, env={"DS_ACCELERATOR": "cpu"})
+    log = resumed.stdout + resumed.stderr
+    assert f"Passing over incomplete {output / 'checkpoint-6'}" in log
+    assert f"Resuming from {output / 'checkpoint-3'}" in log
+    assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 9
+
 
 @pytest.mark.slow
 def test_accelerate_launch_zero3_two_processes_with_merge(
@@ -160,14 +176,16 @@ def test_interrupted_run_resumes_from_last_checkpoint(
     output = tmp_path / "run"
     common = ["--eval_strategy", "no", "--save_steps", "2"]
     _run([sys.executable, *_run_args(base, prepared_dataset, output, "--max_steps", "4", *common)])
-    assert (output / "checkpoint-4").is_dir()
+    _kill_while_saving(output / "checkpoint-4")
     result = _run(
         [
             sys.executable,
             *_run_args(base, prepared_dataset, output, "--max_steps", "6", "--merge", "true", *common),
         ]
     )
-    assert f"Resuming from {output / 'checkpoint-4'}" in result.stdout + result.stderr
+    log = result.stdout + result.stderr
+    assert f"Passing over incomplete {output / 'checkpoint-4'}" in log
+    assert f"Resuming from {output / 'checkpoint-2'}" in log
     assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 6
 
     # --merge: the merged model alone gives the same outputs as base + adapter

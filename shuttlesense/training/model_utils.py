@@ -1,4 +1,4 @@
-"""Small `get_*` helpers the training entry script calls: model, processor, LoRA config, data, checkpoint.
+"""Small `get_*` helpers the training entry script calls: model, processor, LoRA config, data.
 
 Every Qwen-VL family goes through the same generic path (`AutoConfig` -> check the family ->
 `AutoModelForImageTextToText` / `AutoProcessor`), whether the name is a Hub id or a local folder.
@@ -7,7 +7,6 @@ Every Qwen-VL family goes through the same generic path (`AutoConfig` -> check t
 from __future__ import annotations
 
 import logging
-import os
 
 import torch
 from datasets import Dataset
@@ -18,7 +17,6 @@ from transformers import (
     PreTrainedModel,
     ProcessorMixin,
 )
-from transformers.trainer_utils import get_last_checkpoint as _hf_last_checkpoint
 
 from shuttlesense.data.loading import load_split
 from shuttlesense.inference.model_source import check_model_type
@@ -107,16 +105,6 @@ def get_datasets(script_args: VideoScriptArguments, with_eval: bool = True) -> t
             load_split(script_args.dataset_name, script_args.dataset_test_split), script_args.max_eval_samples
         )
     return train, evaluation
-
-
-def get_last_checkpoint(output_dir: str) -> str | None:
-    """The newest `checkpoint-N` in output_dir to resume from (None when starting fresh)."""
-    if not os.path.isdir(output_dir):
-        return None
-    checkpoint = _hf_last_checkpoint(output_dir)
-    if checkpoint:
-        logger.info("Resuming from %s", checkpoint)
-    return checkpoint
 
 
 def count_trainable(model: torch.nn.Module) -> tuple[int, int]:
