@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 import unicodedata
 from collections.abc import Sequence
@@ -102,12 +103,27 @@ def _usage() -> str:
         "commands:",
     ]
     lines += [f"  {name:<{width}}  {desc}" for name, (_, desc) in COMMANDS.items()]
-    lines += ["", "Run `shuttlesense <command> --help` for a command's options."]
+    lines += [
+        "",
+        "Run `shuttlesense <command> --help` for a command's options.",
+        "Errors end in one line; `shuttlesense --debug <command> ...` (or SHUTTLESENSE_DEBUG=1) shows the traceback.",
+    ]
     return "\n".join(lines)
 
 
+USER_ERRORS = (ValueError, OSError, KeyError)
+"""Bad input, missing or unreadable files, unknown names: the message is for the user, not a bug."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; every error ends in one line naming the problem (the traceback with --debug).
+
+    `shuttlesense --debug <command> ...` or `SHUTTLESENSE_DEBUG=1` lets errors raise as they are.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("SHUTTLESENSE_DEBUG", "") not in ("", "0")
+    if argv[:1] == ["--debug"]:
+        debug, argv = True, argv[1:]
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
@@ -119,9 +135,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[name][0])
     try:
         return int(module.main(rest) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError) as err:
-        # Expected user errors: one clear line, no traceback.
-        print(f"shuttlesense {name}: error: {err}", file=sys.stderr)
+    except Exception as err:
+        if debug:
+            raise
+        message = str(err) or type(err).__name__
+        if isinstance(err, OSError) and err.strerror and err.filename:  # not "[Errno 13] ..."
+            message = f"{err.filename}: {err.strerror}"
+        elif not isinstance(err, USER_ERRORS):
+            message = (
+                f"{type(err).__name__}: {message} (unexpected; `shuttlesense --debug {name} ...` shows where)"
+            )
+        print(f"shuttlesense {name}: error: {message.splitlines()[0]}", file=sys.stderr)
         return 1
 
 

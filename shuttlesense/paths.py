@@ -13,8 +13,15 @@ from typing import Any
 
 
 def looks_local(name: str) -> bool:
-    """True if `name` can only be a local path, never a Hub id."""
-    return name.startswith((".", "/", "~")) or name.count("/") > 1
+    """True if `name` can only be a local path, never a Hub id.
+
+    `outputs/run` has the shape of a Hub id (`owner/name`) too; when its first part is a folder
+    here, it is read as a local path, so a missing run folder fails at once, not after ~30 s of
+    Hub retries.
+    """
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        return True
+    return name.count("/") == 1 and Path(name).parent.is_dir()
 
 
 def absolute_if_local(name: str) -> str:

@@ -57,6 +57,15 @@ class FrameSampling:
         },
     )
 
+    def __post_init__(self) -> None:
+        for name in ("num_frames", "min_frames", "max_frames", "max_pixels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}.")
+        if self.fps is not None and self.fps <= 0:
+            raise ValueError(f"fps must be positive (or unset); got {self.fps}.")
+        if self.min_frames > self.max_frames:
+            raise ValueError(f"min_frames ({self.min_frames}) is above max_frames ({self.max_frames}).")
+
     def frames_for(self, info: VideoInfo) -> int:
         """The number of frames to sample from a clip described by `info`."""
         if self.fps is None:

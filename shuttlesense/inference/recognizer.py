@@ -126,10 +126,14 @@ class QwenVLActionRecognizer:
         if sampling is None:
             sampling = FrameSampling(
                 **{k: v for k, v in trained.items() if k in ("fps", "min_frames", "max_frames")},
-                num_frames=num_frames or trained.get("num_frames", DEFAULT_NUM_FRAMES),
-                max_pixels=max_pixels or trained.get("max_pixels", DEFAULT_MAX_PIXELS),
+                num_frames=num_frames
+                if num_frames is not None
+                else trained.get("num_frames", DEFAULT_NUM_FRAMES),
+                max_pixels=max_pixels
+                if max_pixels is not None
+                else trained.get("max_pixels", DEFAULT_MAX_PIXELS),
             )
-            if num_frames:  # an explicit frame count wins over the trained fps sampling
+            if num_frames is not None:  # an explicit frame count wins over the trained fps sampling
                 sampling.fps = None
         self.sampling = sampling
         self.source = resolve_model_source(self.model_path, base_model)

@@ -11,6 +11,13 @@ from typing import Any
 from shuttlesense import labels
 
 
+def check_sampling_overrides(num_frames: int | None, max_pixels: int | None, prefix: str) -> None:
+    """Frame count and pixel budget, when given, are at least 1 (0 must not mean "the default")."""
+    for name, value in (("num_frames", num_frames), ("max_pixels", max_pixels)):
+        if value is not None and value < 1:
+            raise ValueError(f"{prefix}{name} must be at least 1 (or left unset); got {value}.")
+
+
 @dataclass(kw_only=True)
 class RecognizerArguments:
     """Which model to load and how clips are sampled for it (use what the model was trained with)."""
@@ -46,6 +53,9 @@ class RecognizerArguments:
         default=None,
         metadata={"help": "bfloat16, float16, float32 or auto; default: bf16/fp16 on GPU, fp32 on CPU."},
     )
+
+    def __post_init__(self) -> None:
+        check_sampling_overrides(self.num_frames, self.max_pixels, "")
 
     def build_recognizer(self, **extra: Any):
         """The `QwenVLActionRecognizer` these options describe (`extra`: e.g. mode)."""

@@ -13,11 +13,12 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 import yaml
 
 from shuttlesense import labels
+from shuttlesense.inference.recognizer_args import check_sampling_overrides
 from shuttlesense.rally.ensemble import check_weights
 from shuttlesense.rally.hits import HitDetectionConfig
 from shuttlesense.rally.segments import SegmentConfig
@@ -94,6 +95,9 @@ class PipelineConfig:
     top_k: int = field(default=3, metadata={"help": "How many top classes per model go into the report."})
 
     def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1; got {self.top_k}.")
+        check_sampling_overrides(self.qwen_vl.num_frames, self.qwen_vl.max_pixels, "qwen_vl.")
         if self.qwen_vl.language is not None:
             labels.prompt(self.qwen_vl.language)  # unknown language -> clear error now
         if not 0.0 <= self.qwen_vl.confidence_threshold <= 1.0:
@@ -124,11 +128,46 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     for key, value in data.items():
         kind = hints[key]
         nested = dataclasses.is_dataclass(kind) and isinstance(kind, type)
-        kwargs[key] = _build(kind, value or {}, f"{where}.{key}") if nested else value
+        kwargs[key] = (
+            _build(kind, value or {}, f"{where}.{key}") if nested else _typed(value, kind, f"{where}.{key}")
+        )
     try:
         return cls(**kwargs)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise ValueError(f"Invalid {where}: {err}") from err
+
+
+_TRUE, _FALSE = {"true", "yes", "on"}, {"false", "no", "off"}
+
+
+def _typed(value: Any, kind: Any, where: str) -> Any:
+    """A YAML value as its field's type, or a ValueError naming the key.
+
+    Booleans also from quoted "true"/"false" (a quoted "false" must not count as enabled), numbers
+    never negative (no duration, size, count or weight here can be), ints whole, text text.
+    """
+    options = [arg for arg in get_args(kind) if arg is not type(None)] or [kind]
+    base = options[0]
+    if value is None:
+        if type(None) in get_args(kind):
+            return None
+        raise ValueError(f"{where} needs a value.")
+    if base is bool:
+        text = value.strip().lower() if isinstance(value, str) else None
+        if isinstance(value, bool) or text in _TRUE | _FALSE:
+            return value if isinstance(value, bool) else text in _TRUE
+        raise ValueError(f"{where} must be true or false; got {value!r}.")
+    if base in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int if base is int else int | float):
+            raise ValueError(
+                f"{where} must be {'a whole number' if base is int else 'a number'}; got {value!r}."
+            )
+        if value < 0:
+            raise ValueError(f"{where} must not be negative; got {value}.")
+        return base(value)
+    if base is str and not isinstance(value, str):
+        raise ValueError(f"{where} must be text; got {value!r}.")
+    return value
 
 
 def load_pipeline_config(

@@ -44,6 +44,13 @@ class SegmentConfig:
     )
     min_length_s: float = field(default=0.05, metadata={"help": "Shorter windows are dropped."})
 
+    def __post_init__(self) -> None:
+        if self.max_length_s <= 0 or self.min_length_s > self.max_length_s:
+            raise ValueError(
+                f"segmentation needs 0 <= min_length_s <= max_length_s and max_length_s > 0; got "
+                f"min_length_s {self.min_length_s}, max_length_s {self.max_length_s}."
+            )
+
 
 def make_segments(
     hit_times: Sequence[float], duration: float | None = None, config: SegmentConfig | None = None

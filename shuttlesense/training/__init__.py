@@ -15,13 +15,8 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "collator": ["VideoSFTCollator"],
         "config": ["ClipLoadingArguments", "VideoModelConfig", "VideoScriptArguments"],
         "merge": ["merge_adapter"],
-        "model_utils": [
-            "get_datasets",
-            "get_last_checkpoint",
-            "get_model",
-            "get_peft_config",
-            "get_processor",
-        ],
+        "checkpoints": ["get_last_checkpoint"],
+        "model_utils": ["get_datasets", "get_model", "get_peft_config", "get_processor"],
         "trainer": ["build_trainer", "train_and_evaluate"],
     },
 )

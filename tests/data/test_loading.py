@@ -26,6 +26,20 @@ def test_frame_sampling_by_count_and_by_fps():
     assert FrameSampling(fps=100, max_frames=16).frames_for(info) == 16
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"num_frames": 0}, "num_frames must be at least 1; got 0"),
+        ({"max_pixels": -5}, "max_pixels must be at least 1; got -5"),
+        ({"fps": 0.0}, "fps must be positive"),
+        ({"min_frames": 40}, r"min_frames \(40\) is above max_frames \(32\)"),
+    ],
+)
+def test_frame_sampling_refuses_values_that_cannot_work(options, message):
+    with pytest.raises(ValueError, match=message):
+        FrameSampling(**options)
+
+
 def test_load_split_and_decode_a_clip(prepared_dataset: Path):
     split = load_split(str(prepared_dataset), "val")
     clip = load_clip(split[0], FrameSampling(num_frames=8, max_pixels=56 * 56))

@@ -90,6 +90,11 @@ def test_bad_inputs_give_clear_errors(tiny_model_dirs, tmp_path, capsys):
     video.write_bytes(b"x")
     assert cli.main(["predict", "--model-path", str(tmp_path / "no-model"), "--video", str(video)]) == 1
     assert "Model path not found" in capsys.readouterr().err
+    for option, value in (("--num-frames", "0"), ("--num-frames", "-3"), ("--max-pixels", "-5")):
+        assert cli.main(["predict", "--model-path", model, "--video", str(video), option, value]) == 1
+        err = capsys.readouterr().err
+        assert f"{option[2:].replace('-', '_')} must be at least 1 (or left unset); got {value}" in err
+        assert len(err.strip().splitlines()) == 1, err
 
 
 def test_help_lists_options(capsys):

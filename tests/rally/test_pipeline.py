@@ -135,8 +135,18 @@ def test_nested_hit_detection_settings_are_read(tmp_path: Path) -> None:
         ("qwen_vl:\n  model_pth: x\n", r"Unknown key\(s\) \['model_pth'\] in .*config.yaml.qwen_vl"),
         ("qwen_vl: [1, 2]\n", "must be a mapping"),
         ("qwen_vl: {confidence_threshold: 1.5}\n", "confidence_threshold"),
-        ("ensemble: {qwen_vl_weight: -1}\n", "weights"),
+        ("ensemble: {qwen_vl_weight: -1}\n", r"config.yaml.ensemble.qwen_vl_weight must not be negative"),
         ("qwen_vl: {model_path: x\n", "not valid YAML"),
+        ("hit_detection: {audio: {min_gap_s: quarter}}\n", r"hit_detection.audio.min_gap_s must be a number"),
+        ("top_k: three\n", r"config.yaml.top_k must be a whole number; got 'three'"),
+        ("top_k: 0\n", "top_k must be at least 1"),
+        ("videomae: {enabled: maybe}\n", r"videomae.enabled must be true or false; got 'maybe'"),
+        ("segmentation: {max_length_s: -2}\n", "segmentation.max_length_s must not be negative"),
+        ("segmentation: {max_length_s: 0}\n", "max_length_s > 0"),
+        ("segmentation: {last_tail_s: -5}\n", "segmentation.last_tail_s must not be negative"),
+        ("qwen_vl: {num_frames: 0}\n", "qwen_vl.num_frames must be at least 1"),
+        ("qwen_vl: {num_frames: 2.5}\n", "qwen_vl.num_frames must be a whole number"),
+        ("qwen_vl: {model_path: 7}\n", "qwen_vl.model_path must be text"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, match: str) -> None:
@@ -144,6 +154,18 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, match: str) -> N
     path.write_text(text)
     with pytest.raises(ValueError, match=match):
         load_pipeline_config(path)
+
+
+def test_quoted_booleans_mean_what_they_say(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        'videomae: {enabled: "false"}\nqwen_vl: {use_ensemble: "True", confidence_threshold: 1}\n'
+    )
+    config = load_pipeline_config(path)
+    assert config.videomae.enabled is False and config.qwen_vl.use_ensemble is True
+    assert config.qwen_vl.confidence_threshold == 1.0 and isinstance(
+        config.qwen_vl.confidence_threshold, float
+    )
 
 
 def test_config_file_not_found() -> None:
