@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 import statistics
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -35,6 +34,7 @@ from shuttlesense.data.splits import (
     summarize,
 )
 from shuttlesense.data.video_io import VideoDecodeError, VideoInfo, probe_video
+from shuttlesense.paths import OUTPUT_MARKER, check_apart, check_output_dir, claim_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -188,14 +188,6 @@ def write_split(
     return len(dataset), num_bytes
 
 
-def _prepare_output(output: Path, overwrite: bool) -> None:
-    if output.exists() and any(output.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"Output folder {output} is not empty; pass --overwrite to replace it.")
-        shutil.rmtree(output)
-    (output / "data").mkdir(parents=True, exist_ok=True)
-
-
 def _split_stats(clips: Sequence[ClipRecord], infos: dict[str, VideoInfo]) -> dict[str, Any]:
     frames = [infos[c.id].num_frames for c in clips]
     return {
@@ -210,9 +202,11 @@ def _split_stats(clips: Sequence[ClipRecord], infos: dict[str, VideoInfo]) -> di
 
 def prepare_dataset(args: PrepareArguments) -> dict[str, Any]:
     """Run the whole preparation; returns the stats that are also written to dataset_stats.json."""
-    output = Path(args.output).expanduser()
     if args.split != "official":
         check_fractions(args.fractions)
+    # Before the scan and the probe (minutes on the real dataset): refuse a bad output at once.
+    inputs = [args.source, *(args.split_files or [])]
+    check_output_dir(args.output, "prepare", args.overwrite, inputs)
     scan = scan_clips(args.source)
     if not scan.clips:
         raise ValueError(
@@ -233,7 +227,8 @@ def prepare_dataset(args: PrepareArguments) -> dict[str, Any]:
     kept = [c for c in readable if c.id in assignment]
     skipped = scan.skipped + unreadable + unassigned
 
-    _prepare_output(output, args.overwrite)
+    output = claim_output_dir(args.output, "prepare", args.overwrite, inputs)
+    (output / "data").mkdir()
     by_split = {s: [c for c in kept if assignment[c.id] == s] for s in SPLITS}
     empty = [s for s, cs in by_split.items() if not cs]
     if empty:
@@ -279,6 +274,7 @@ def push_dataset_folder(output: str | Path, repo_id: str, private: bool = False)
     url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     api.upload_folder(
         folder_path=str(output),
+        ignore_patterns=[OUTPUT_MARKER],
         repo_id=repo_id,
         repo_type="dataset",
         commit_message="Upload VideoBadminton prepared with shuttlesense",
@@ -310,9 +306,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from shuttlesense.data.export import export_sharegpt
 
     args = parse_dataclass_args(PrepareArguments, argv, prog="prepare", description=__doc__)
+    if args.export_json:  # checked before the long work, like the output folder
+        check_apart(args.export_json, [args.output], "prepare --export-json")
+        check_output_dir(args.export_json, "prepare --export-json", args.overwrite, inputs=[args.source])
     stats = prepare_dataset(args)
     print(summary_text(stats, args.output))
     if args.export_json:
+        claim_output_dir(args.export_json, "prepare --export-json", args.overwrite, inputs=[args.source])
         written = export_sharegpt(args.output, args.export_json, language=args.export_language)
         print(f"Exported ShareGPT JSON: {', '.join(str(p) for p in written)}")
     if args.push_to_hub:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shuttlesense.cli import text_table
+from shuttlesense.paths import check_apart
 from shuttlesense.rally.config import PipelineArguments
 
 POSITIONAL = "video"
@@ -65,6 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     video = Path(args.video).expanduser()
     if not video.is_file():
         raise FileNotFoundError(f"Video file not found: {args.video}")
+    output = Path(args.output).expanduser()
+    timeline = Path(args.timeline).expanduser() if args.timeline else output.with_suffix(".png")
+    for written in (output, timeline, args.clips_dir):  # before any model loads
+        if written is not None:
+            check_apart(written, [video, args.config], "analyze")
 
     from shuttlesense.rally.pipeline import QwenVLEnhancedDetector
     from shuttlesense.rally.timeline import plot_timeline
@@ -73,8 +79,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = detector.process_video_with_action_recognition(
         video, use_ensemble=not args.no_ensemble, clips_dir=args.clips_dir
     )
-    output = Path(args.output).expanduser()
-    timeline = Path(args.timeline).expanduser() if args.timeline else output.with_suffix(".png")
     report["timeline"] = str(plot_timeline(report, timeline))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

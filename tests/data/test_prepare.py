@@ -171,3 +171,60 @@ def test_push_to_hub_uploads_exactly_the_prepared_folder(monkeypatch, prepared_d
     )
     upload = calls[1][1]
     assert upload["folder_path"] == str(prepared_dataset) and upload["repo_type"] == "dataset"
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    """Every file under `folder` by relative path, with its SHA-256: what must survive untouched."""
+    import hashlib
+
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("where", ["same", "inside", "around"])
+def test_an_output_overlapping_the_source_is_refused_and_nothing_is_lost(source_copy: Path, where: str):
+    before = _checksums(source_copy)
+    output = {"same": source_copy, "inside": source_copy / "prepared", "around": source_copy.parent}[where]
+    with pytest.raises(ValueError, match="over its input"):
+        _prepare(source_copy, output, overwrite=True)
+    assert _checksums(source_copy) == before
+
+
+def test_overwrite_replaces_only_a_folder_prepare_wrote(
+    tmp_path: Path, synthetic_source: Path, monkeypatch: pytest.MonkeyPatch
+):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    before = _checksums(mine)
+    import shuttlesense.data.prepare as prepare_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("refused only after probing every clip")
+
+    monkeypatch.setattr(prepare_module, "probe_clips", never)  # the refusal comes first
+    with pytest.raises(FileExistsError, match="was not written by `shuttlesense prepare`"):
+        _prepare(synthetic_source, mine, overwrite=True)
+    assert _checksums(mine) == before
+    monkeypatch.undo()
+    ours = tmp_path / "ours"
+    _prepare(synthetic_source, ours)
+    (ours / "stale.txt").write_text("from an earlier run")
+    _prepare(synthetic_source, ours, overwrite=True)  # its own output: replaced
+    assert not (ours / "stale.txt").exists() and (ours / "dataset_stats.json").is_file()
+
+
+def test_export_json_refuses_a_folder_of_the_user_before_preparing(
+    tmp_path: Path, synthetic_source: Path, capsys
+):
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "train.json").write_text("[]")
+    argv = ["prepare", "--source", str(synthetic_source), "--output", str(tmp_path / "out")]
+    argv += ["--export-json", str(export), "--overwrite", "--no-progress"]
+    assert cli.main(argv) == 1
+    assert "was not written by `shuttlesense prepare --export-json`" in capsys.readouterr().err
+    assert (export / "train.json").read_text() == "[]" and not (tmp_path / "out").exists()

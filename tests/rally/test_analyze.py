@@ -78,3 +78,15 @@ def test_truncated_video_is_one_line_error(rally, tiny_model_dirs, tmp_path: Pat
     assert code == 1
     assert "broken.mp4" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_report_over_the_video_is_refused_before_any_model_loads(rally: Path, tmp_path: Path, capsys):
+    video = tmp_path / "rally.mp4"
+    video.write_bytes(rally.read_bytes())
+    for extra in (
+        ["--output", str(video)],
+        ["--output", str(tmp_path / "r.json"), "--clips-dir", str(tmp_path)],
+    ):
+        assert cli.main(["analyze", str(video), "--model-path", "never/loaded", *extra]) == 1
+        assert "over its input" in capsys.readouterr().err
+    assert video.read_bytes() == rally.read_bytes()
