@@ -112,7 +112,7 @@ class PrepareArguments:
 def _probe(path: Path) -> VideoInfo | str:
     """Probe one clip; the reason string if it cannot be used (runs in worker processes)."""
     try:
-        return probe_video(path)
+        return probe_video(path, to_the_end=True)
     except (VideoDecodeError, FileNotFoundError) as err:
         return str(err)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,17 +55,37 @@ def _reader(source: VideoSource, width: int = -1, height: int = -1):
     try:
         return decord.VideoReader(handle, ctx=decord.cpu(0), width=width, height=height, num_threads=1)
     except Exception as err:  # decord raises its own DECORDError (a RuntimeError) or others
-        raise VideoDecodeError(f"Cannot read video {_describe(source)}: {err}".strip()) from err
+        raise VideoDecodeError(f"Cannot read video {_describe(source)}: {decoder_message(err)}") from err
 
 
-def probe_video(source: VideoSource) -> VideoInfo:
-    """Frame count, fps and size of a clip; raises `VideoDecodeError` if it has no readable frame."""
+def probe_video(source: VideoSource, to_the_end: bool = False) -> VideoInfo:
+    """Frame count, fps and size of a clip; raises `VideoDecodeError` if it has no readable frame.
+
+    `to_the_end` also decodes the last frame: a truncated file whose index sits at its start
+    (`+faststart`) reads fine at frame 0 and fails only where its bytes stop.
+    """
     reader = _reader(source)
     num_frames = len(reader)
     if num_frames == 0:
         raise VideoDecodeError(f"Video {_describe(source)} has no frames.")
     height, width = reader[0].shape[:2]
+    if to_the_end and num_frames > 1:
+        try:
+            reader[num_frames - 1]
+        except Exception as err:
+            raise VideoDecodeError(
+                f"Video {_describe(source)} cannot be read to the end (frame {num_frames} of {num_frames}: "
+                f"{decoder_message(err)}); it is probably truncated."
+            ) from err
     return VideoInfo(num_frames, float(reader.get_avg_fps()), int(width), int(height))
+
+
+def decoder_message(err: BaseException) -> str:
+    """A decoder error without the library's internals (build paths, source lines, timestamps)."""
+    text = re.sub(r"\[\d{2}:\d{2}:\d{2}\]\s*", "", str(err))
+    text = re.sub(r"\S+\.(cc|cpp|c|h):\d+:\s*", "", text)
+    text = " ".join(text.split())
+    return (text[:160] + "...") if len(text) > 160 else text or type(err).__name__
 
 
 def sample_indices(num_frames_in_clip: int, num_samples: int) -> list[int]:
@@ -152,7 +173,9 @@ def decode_frames(
     try:
         frames = reader.get_batch(indices).asnumpy()
     except Exception as err:
-        raise VideoDecodeError(f"Cannot decode frames of {_describe(source)}: {err}") from err
+        raise VideoDecodeError(
+            f"Cannot decode frames of {_describe(source)}: {decoder_message(err)}"
+        ) from err
     return DecodedClip(frames, indices, info.fps, available)
 
 

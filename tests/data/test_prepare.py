@@ -228,3 +228,29 @@ def test_export_json_refuses_a_folder_of_the_user_before_preparing(
     assert cli.main(argv) == 1
     assert "was not written by `shuttlesense prepare --export-json`" in capsys.readouterr().err
     assert (export / "train.json").read_text() == "[]" and not (tmp_path / "out").exists()
+
+
+def _truncated_faststart_copy(clip: Path, target: Path) -> None:
+    """`clip` re-muxed with its index at the start (+faststart), then cut at 99 % of its bytes:
+    frame 0 reads fine, the end does not (a download or copy that stopped early)."""
+    whole = target.with_suffix(".whole.mp4")
+    with av.open(str(clip)) as source, av.open(str(whole), "w", options={"movflags": "+faststart"}) as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    data = whole.read_bytes()
+    target.write_bytes(data[: int(len(data) * 0.99)])
+    whole.unlink()
+
+
+def test_a_clip_that_cannot_be_read_to_the_end_is_skipped(tmp_path: Path, source_copy: Path):
+    clip = sorted(source_copy.rglob("*.mp4"))[0]
+    damaged = clip.with_name(
+        clip.name.replace("_A_", "_B_", 1) if "_A_" in clip.name else clip.name.replace("_B_", "_A_", 1)
+    )
+    _truncated_faststart_copy(clip, damaged)
+    stats = _prepare(source_copy, tmp_path / "out")
+    reasons = {Path(s["file"]).name: s["reason"] for s in stats["skipped"]}
+    assert "cannot be read to the end" in reasons[damaged.name] and ".cc:" not in reasons[damaged.name]
