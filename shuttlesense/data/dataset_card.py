@@ -79,6 +79,14 @@ def _class_table(per_class: dict[str, dict[int, int]]) -> str:
     return "\n".join(rows)
 
 
+def _warnings(warnings: list[str]) -> str:
+    if not warnings:
+        return ""
+    return "\n**Warnings** (numbers on these splits do not cover every class):\n\n" + "".join(
+        f"- {w}\n" for w in warnings
+    )
+
+
 def render_dataset_card(
     features: Features,
     split_sizes: dict[str, tuple[int, int]],
@@ -120,7 +128,7 @@ Say which split a number was measured on when you report it.
 
 Found {stats["num_found"]} files, kept {stats["num_kept"]}, skipped {skipped}
 (each skipped file and its reason is listed in `dataset_stats.json`).
-
+{_warnings(stats.get("warnings", []))}
 ## Source, licence and citation
 
 Source: the VideoBadminton dataset (7,822 clips filmed at 1280x960, 60 fps, at a university team's

@@ -28,6 +28,7 @@ from shuttlesense.data.splits import (
     SPLIT_METHODS,
     SPLITS,
     check_fractions,
+    coverage_warnings,
     read_split_files,
     session_split,
     stratified_split,
@@ -230,9 +231,14 @@ def prepare_dataset(args: PrepareArguments) -> dict[str, Any]:
     output = claim_output_dir(args.output, "prepare", args.overwrite, inputs)
     (output / "data").mkdir()
     by_split = {s: [c for c in kept if assignment[c.id] == s] for s in SPLITS}
-    empty = [s for s, cs in by_split.items() if not cs]
-    if empty:
-        logger.warning("Splits with no clips (left out of the dataset): %s", empty)
+    wanted = (
+        SPLITS
+        if args.split == "official"
+        else [s for s, f in zip(SPLITS, args.fractions, strict=True) if f > 0]
+    )
+    warnings = coverage_warnings(assignment, kept, wanted)
+    for warning in warnings:
+        logger.warning("%s", warning)
     split_sizes: dict[str, tuple[int, int]] = {}
     with tempfile.TemporaryDirectory(prefix="shuttlesense-prepare-") as cache_dir:
         for name, split_clips in by_split.items():
@@ -257,6 +263,7 @@ def prepare_dataset(args: PrepareArguments) -> dict[str, Any]:
         "num_sessions": len({c.meta.session for c in kept}),
         "skipped": [s.to_dict() for s in skipped],
         "split_file_problems": [p.to_dict() for p in split_problems],
+        "warnings": warnings,
     }
     assert stats["num_found"] == stats["num_kept"] + stats["num_skipped"], "every file is kept or skipped"
     (output / "dataset_stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
@@ -296,6 +303,7 @@ def summary_text(stats: dict[str, Any], output: str | Path) -> str:
         for s in stats["skipped"]:
             reasons[s["reason"].split(":")[0]] = reasons.get(s["reason"].split(":")[0], 0) + 1
         lines.append("Skipped: " + "; ".join(f"{n} x {r}" for r, n in sorted(reasons.items())))
+    lines += [f"Warning: {warning}" for warning in stats.get("warnings", [])]
     if stats["split_file_problems"]:
         lines.append(f"Split-file problems: {len(stats['split_file_problems'])} (see dataset_stats.json)")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shuttlesense.data.scan import ClipRecord, SkippedFile
+from shuttlesense.labels import by_id
 
 SPLITS = ("train", "validation", "test")
 SPLIT_METHODS = ("official", "stratified", "session")
@@ -33,6 +34,38 @@ def _counts_for(n: int, fractions: Sequence[float]) -> list[int]:
     return counts
 
 
+def _class_counts(n: int, fractions: Sequence[float]) -> list[int]:
+    """`_counts_for`, but a class with a clip for every wanted split gets at least one in each
+    (rounding alone leaves a class of 4 without a test clip at 75/12.5/12.5)."""
+    counts = _counts_for(n, fractions)
+    wanted = [i for i, f in enumerate(fractions) if f > 0]
+    if n >= len(wanted):
+        for i in wanted:
+            if counts[i] == 0:
+                counts[max(wanted, key=lambda j: counts[j])] -= 1
+                counts[i] = 1
+    return counts
+
+
+def coverage_warnings(
+    assignment: dict[str, str], clips: Sequence[ClipRecord], splits: Sequence[str]
+) -> list[str]:
+    """What a user must know about the split: empty splits, and classes missing from a split."""
+    present: dict[str, set[int]] = {s: set() for s in splits}
+    for clip in clips:
+        if assignment.get(clip.id) in present:
+            present[assignment[clip.id]].add(clip.class_id)
+    classes = {clip.class_id for clip in clips}
+    warnings = []
+    for split in splits:
+        if not present[split]:
+            warnings.append(f"split {split} has no clips (left out of the dataset)")
+        elif missing := sorted(classes - present[split]):
+            names = ", ".join(by_id(c).en for c in missing)
+            warnings.append(f"split {split} has no clips of {len(missing)} class(es): {names}")
+    return warnings
+
+
 def stratified_split(clips: Sequence[ClipRecord], fractions: Sequence[float], seed: int) -> dict[str, str]:
     """Per-class shuffle, then cut each class by `fractions` (seeded, independent of file order)."""
     fractions = check_fractions(fractions)
@@ -44,7 +77,7 @@ def stratified_split(clips: Sequence[ClipRecord], fractions: Sequence[float], se
         ids = sorted(by_class[class_id])
         random.Random(f"{seed}-{class_id}").shuffle(ids)
         start = 0
-        for split, count in zip(SPLITS, _counts_for(len(ids), fractions), strict=True):
+        for split, count in zip(SPLITS, _class_counts(len(ids), fractions), strict=True):
             assignment.update(dict.fromkeys(ids[start : start + count], split))
             start += count
     return assignment

@@ -7,7 +7,7 @@ from datasets import Video, load_dataset
 
 from shuttlesense import cli, labels
 from shuttlesense.data.export import export_sharegpt
-from shuttlesense.data.prepare import PrepareArguments, prepare_dataset, push_dataset_folder
+from shuttlesense.data.prepare import PrepareArguments, prepare_dataset, push_dataset_folder, summary_text
 
 INNER = Path("VideoBadminton_Dataset/VideoBadminton_Dataset")
 
@@ -254,3 +254,21 @@ def test_a_clip_that_cannot_be_read_to_the_end_is_skipped(tmp_path: Path, source
     stats = _prepare(source_copy, tmp_path / "out")
     reasons = {Path(s["file"]).name: s["reason"] for s in stats["skipped"]}
     assert "cannot be read to the end" in reasons[damaged.name] and ".cc:" not in reasons[damaged.name]
+
+
+def test_a_class_missing_from_a_split_is_a_warning_in_the_summary_and_the_card(
+    tmp_path: Path, source_copy: Path
+):
+    for clip in sorted(
+        (source_copy / "VideoBadminton_Dataset" / "VideoBadminton_Dataset" / "08_Cut").glob("*.mp4")
+    )[1:]:
+        clip.unlink()  # one Cut clip left: it can be in one split only
+    stats = _prepare(source_copy, tmp_path / "out", split="stratified")
+    assert stats["warnings"] == [
+        "split validation has no clips of 1 class(es): Cut",
+        "split test has no clips of 1 class(es): Cut",
+    ]
+    assert "Warning: split test has no clips of 1 class(es): Cut" in summary_text(stats, tmp_path / "out")
+    assert (
+        "- split validation has no clips of 1 class(es): Cut" in (tmp_path / "out" / "README.md").read_text()
+    )

@@ -4,7 +4,13 @@ from pathlib import Path
 import pytest
 
 from shuttlesense.data.scan import scan_clips
-from shuttlesense.data.splits import SPLITS, read_split_files, session_split, stratified_split
+from shuttlesense.data.splits import (
+    SPLITS,
+    coverage_warnings,
+    read_split_files,
+    session_split,
+    stratified_split,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +32,29 @@ def test_stratified_split_partitions_each_class_by_fraction(clips):
     assert all(counts == {"train": 1, "validation": 1, "test": 1} for counts in per_class.values())
     assert stratified_split(list(reversed(clips)), [0.34, 0.33, 0.33], seed=1) == assignment
     assert stratified_split(clips, [0.34, 0.33, 0.33], seed=2) != assignment
+
+
+def test_every_class_with_three_clips_reaches_every_split(clips):
+    """75/12.5/12.5 on 3 clips per class: rounding alone would give 2/1/0 (no test clip at all)."""
+    assignment = stratified_split(clips, [0.75, 0.125, 0.125], seed=0)
+    per_class = defaultdict(lambda: defaultdict(int))
+    for clip in clips:
+        per_class[clip.class_id][assignment[clip.id]] += 1
+    assert all(counts == {"train": 1, "validation": 1, "test": 1} for counts in per_class.values())
+    assert coverage_warnings(assignment, clips, SPLITS) == []
+    two_per_class = [c for c in clips if assignment[c.id] != "test"]  # a class of 2 cannot fill 3 splits
+    only_train = stratified_split(two_per_class, [0.75, 0.125, 0.125], seed=0)
+    warnings = coverage_warnings(only_train, two_per_class, SPLITS)
+    assert "split test has no clips (left out of the dataset)" in warnings
+
+
+def test_a_class_missing_from_a_split_is_named(clips):
+    assignment = stratified_split(clips, [0.34, 0.33, 0.33], seed=1)
+    lifts = [c.id for c in clips if c.class_id == 2 and assignment[c.id] == "validation"]
+    assignment.update(dict.fromkeys(lifts, "train"))
+    assert coverage_warnings(assignment, clips, SPLITS) == [
+        "split validation has no clips of 1 class(es): Lift"
+    ]
 
 
 def test_session_split_keeps_sessions_whole(clips):
