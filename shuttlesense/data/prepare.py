@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import statistics
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -189,6 +190,12 @@ def write_split(
     return len(dataset), num_bytes
 
 
+def _private_paths_removed(skipped: SkippedFile, root: Path) -> SkippedFile:
+    """The skip record with the source folder's absolute path cut out of its reason."""
+    prefix = str(root.resolve()) + os.sep
+    return SkippedFile(skipped.file, skipped.reason.replace(prefix, "").replace(str(root) + os.sep, ""))
+
+
 def _split_stats(clips: Sequence[ClipRecord], infos: dict[str, VideoInfo]) -> dict[str, Any]:
     frames = [infos[c.id].num_frames for c in clips]
     return {
@@ -226,7 +233,8 @@ def prepare_dataset(args: PrepareArguments) -> dict[str, Any]:
         if c.id not in assignment
     ]
     kept = [c for c in readable if c.id in assignment]
-    skipped = scan.skipped + unreadable + unassigned
+    # dataset_stats.json goes to the Hub with the data: paths relative to the source, no local ones.
+    skipped = [_private_paths_removed(s, scan.root) for s in scan.skipped + unreadable + unassigned]
 
     output = claim_output_dir(args.output, "prepare", args.overwrite, inputs)
     (output / "data").mkdir()
@@ -248,7 +256,7 @@ def prepare_dataset(args: PrepareArguments) -> dict[str, Any]:
 
     per_class = {s: t for s, t in summarize(assignment, kept).items() if s in split_sizes}
     stats = {
-        "source": str(scan.root),
+        "source": scan.root.name,
         "num_found": scan.num_found,
         "num_kept": len(kept),
         "num_skipped": len(skipped),

@@ -254,6 +254,10 @@ def test_a_clip_that_cannot_be_read_to_the_end_is_skipped(tmp_path: Path, source
     stats = _prepare(source_copy, tmp_path / "out")
     reasons = {Path(s["file"]).name: s["reason"] for s in stats["skipped"]}
     assert "cannot be read to the end" in reasons[damaged.name] and ".cc:" not in reasons[damaged.name]
+    uploaded = (tmp_path / "out" / "dataset_stats.json").read_text() + (
+        tmp_path / "out" / "README.md"
+    ).read_text()
+    assert str(source_copy) not in uploaded and str(tmp_path) not in uploaded, "no local path goes to the Hub"
 
 
 def test_a_class_missing_from_a_split_is_a_warning_in_the_summary_and_the_card(
