@@ -23,6 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from shuttlesense import labels
+from shuttlesense.paths import claim_output_dir, written_by
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +235,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_dataclass_args(DemoArguments, argv, prog="demo", description=__doc__)
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    # The demo replaces its own subfolders on every run: never in a folder it did not make.
+    # (Demos before the marker existed left demo_summary.json.)
+    if written_by(out) != "demo" and not (out / "demo_summary.json").is_file():
+        if out.is_dir() and any(out.iterdir()):
+            raise FileExistsError(
+                f"{out} is not empty and is not an earlier demo's output; the demo replaces its own "
+                "subfolders on every run, so give it a new or empty folder (--output)."
+            )
+        claim_output_dir(out, "demo")
     stages = STAGES if args.stage == "all" else (args.stage,)
     if "prepare" in stages:
         stage_prepare(args, out)

@@ -76,11 +76,16 @@ def check_apart(output: str | Path, inputs: Iterable[str | Path | None], command
 
 
 def check_output_dir(
-    output: str | Path, command: str, overwrite: bool = False, inputs: Iterable[str | Path | None] = ()
+    output: str | Path,
+    command: str,
+    overwrite: bool = False,
+    inputs: Iterable[str | Path | None] = (),
+    legacy: Sequence[str] = (),
 ) -> Path:
     """Refuse, before any long work and without touching anything, an output folder `command` may
     not use: one that overlaps an input, is a file, or is non-empty without `overwrite` or not
-    written by `command` (its `OUTPUT_MARKER`): a folder of the user's is never replaced."""
+    written by `command` (its `OUTPUT_MARKER`, or for outputs from before the marker, every file
+    named in `legacy`): a folder of the user's is never replaced."""
     path = Path(output).expanduser()
     check_apart(path, inputs, command)
     if path.exists() and not path.is_dir():
@@ -88,7 +93,7 @@ def check_output_dir(
     if path.is_dir() and any(path.iterdir()):
         if not overwrite:
             raise FileExistsError(f"Output folder {path} is not empty; pass --overwrite to replace it.")
-        if written_by(path) != command:
+        if written_by(path) != command and not (legacy and all((path / name).exists() for name in legacy)):
             raise FileExistsError(
                 f"Output folder {path} was not written by `shuttlesense {command}`; --overwrite only "
                 "replaces such a folder. Choose a new or empty folder."
@@ -97,10 +102,14 @@ def check_output_dir(
 
 
 def claim_output_dir(
-    output: str | Path, command: str, overwrite: bool = False, inputs: Iterable[str | Path | None] = ()
+    output: str | Path,
+    command: str,
+    overwrite: bool = False,
+    inputs: Iterable[str | Path | None] = (),
+    legacy: Sequence[str] = (),
 ) -> Path:
     """`check_output_dir`, then an empty folder marked as `command`'s (a previous one replaced)."""
-    path = check_output_dir(output, command, overwrite, inputs)
+    path = check_output_dir(output, command, overwrite, inputs, legacy)
     if path.is_dir() and any(path.iterdir()):
         shutil.rmtree(path)  # checked above: written by this command
     path.mkdir(parents=True, exist_ok=True)

@@ -35,3 +35,13 @@ def test_demo_learns_and_controls_fall_to_chance(tmp_path: Path):
         len(list((out / "rally" / "clips").glob("*.mp4"))) == report["total_segments"] == rally["hits_true"]
     )
     assert (out / "rally" / "timeline.png").is_file() and "rally:" in result.stdout
+
+
+def test_the_demo_never_works_in_a_folder_of_the_user(tmp_path: Path, capsys):
+    from shuttlesense import cli
+
+    (tmp_path / "sft-lora").mkdir()  # a folder the demo would replace
+    (tmp_path / "sft-lora" / "my-run.txt").write_text("mine")
+    assert cli.main(["demo", "--output", str(tmp_path), "--stage", "train"]) == 1
+    assert "not an earlier demo's output" in capsys.readouterr().err
+    assert (tmp_path / "sft-lora" / "my-run.txt").read_text() == "mine"

@@ -111,6 +111,10 @@ class PrepareArguments:
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
 
+LEGACY_OUTPUT = ("dataset_stats.json", "README.md", "data")
+"""What a `prepare` output from before the output marker holds: --overwrite may replace it too."""
+
+
 def _probe(path: Path) -> VideoInfo | str:
     """Probe one clip; the reason string if it cannot be used (runs in worker processes)."""
     try:
@@ -214,7 +218,7 @@ def prepare_dataset(args: PrepareArguments) -> dict[str, Any]:
         check_fractions(args.fractions)
     # Before the scan and the probe (minutes on the real dataset): refuse a bad output at once.
     inputs = [args.source, *(args.split_files or [])]
-    check_output_dir(args.output, "prepare", args.overwrite, inputs)
+    check_output_dir(args.output, "prepare", args.overwrite, inputs, LEGACY_OUTPUT)
     scan = scan_clips(args.source)
     if not scan.clips:
         raise ValueError(
@@ -236,7 +240,7 @@ def prepare_dataset(args: PrepareArguments) -> dict[str, Any]:
     # dataset_stats.json goes to the Hub with the data: paths relative to the source, no local ones.
     skipped = [_private_paths_removed(s, scan.root) for s in scan.skipped + unreadable + unassigned]
 
-    output = claim_output_dir(args.output, "prepare", args.overwrite, inputs)
+    output = claim_output_dir(args.output, "prepare", args.overwrite, inputs, LEGACY_OUTPUT)
     (output / "data").mkdir()
     by_split = {s: [c for c in kept if assignment[c.id] == s] for s in SPLITS}
     wanted = (

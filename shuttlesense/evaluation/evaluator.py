@@ -34,6 +34,7 @@ from shuttlesense.evaluation.report import (
 from shuttlesense.inference.model_source import tiny_model_kind
 from shuttlesense.inference.recognizer_args import RecognizerArguments
 from shuttlesense.inference.results import error_result
+from shuttlesense.paths import check_apart
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from shuttlesense.cli import parse_dataclass_args
 
     args = parse_dataclass_args(EvaluateArguments, argv, prog="evaluate", description=__doc__)
+    check_apart(args.output_dir, [args.dataset, args.model_path, args.base_model], "evaluate")
     prepare_output_dir(args.output_dir, args.overwrite)  # fail before the model loads
     recognizer = args.build_recognizer()
     metrics = evaluate_model(

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shuttlesense.paths import check_output_dir, claim_output_dir
+
 logger = logging.getLogger(__name__)
 
 
@@ -70,7 +72,7 @@ class MergeArguments:
         metadata={"help": "Base model folder or Hub id, if not the one named in the adapter's config."},
     )
     overwrite: bool = field(
-        default=False, metadata={"help": "Allow a non-empty output folder (same-named files are replaced)."}
+        default=False, metadata={"help": "Replace the output folder of an earlier `shuttlesense merge`."}
     )
 
 
@@ -79,10 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from shuttlesense.cli import parse_dataclass_args
 
     args = parse_dataclass_args(MergeArguments, argv, prog="merge", description=__doc__)
-    output = Path(args.output)
-    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not args.overwrite:
-        raise FileExistsError(f"Output {output} exists and is not empty; pass --overwrite to write into it.")
-    merged = merge_adapter(args.adapter, output, args.base_model)
+    inputs = [args.adapter, args.base_model]
+    check_output_dir(args.output, "merge", args.overwrite, inputs)  # before any weights load
+    merged = merge_adapter(
+        args.adapter, claim_output_dir(args.output, "merge", args.overwrite, inputs), args.base_model
+    )
     logger.info("Merged %s into its base model: %s", args.adapter, merged)
     print(f"Merged model written to {merged}")
     return 0

@@ -276,3 +276,13 @@ def test_a_class_missing_from_a_split_is_a_warning_in_the_summary_and_the_card(
     assert (
         "- split validation has no clips of 1 class(es): Cut" in (tmp_path / "out" / "README.md").read_text()
     )
+
+
+def test_overwrite_also_replaces_a_prepare_output_from_before_the_marker(
+    tmp_path: Path, synthetic_source: Path
+):
+    old = tmp_path / "old"
+    _prepare(synthetic_source, old)
+    (old / ".shuttlesense-output.json").unlink()  # as written by earlier versions
+    _prepare(synthetic_source, old, overwrite=True)
+    assert (old / ".shuttlesense-output.json").is_file()

@@ -191,3 +191,10 @@ def test_cli_with_the_real_recognizer_on_a_tiny_model(
         probs = json.loads(line)["probabilities"]
         assert sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
     assert "noise" in (out / "report.md").read_text()
+
+
+def test_an_evaluation_inside_the_dataset_is_refused(prepared_dataset: Path, tmp_path: Path, capsys):
+    argv = ["evaluate", "--model-path", "never/loaded", "--dataset", str(prepared_dataset)]
+    assert cli.main([*argv, "--output-dir", str(prepared_dataset / "eval")]) == 1
+    assert "over its input" in capsys.readouterr().err
+    assert not (prepared_dataset / "eval").exists()

@@ -139,6 +139,15 @@ def test_merge_command(adapter_dir, clip_path, tmp_path):
     np.testing.assert_allclose(a, b, atol=1e-5)
     with pytest.raises(FileExistsError, match="overwrite"):
         merge_main(["--adapter", str(adapter_dir), "--output", str(out)])
+    assert merge_main(["--adapter", str(adapter_dir), "--output", str(out), "--overwrite"]) == 0  # its own
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="not written by `shuttlesense merge`"):
+        merge_main(["--adapter", str(adapter_dir), "--output", str(mine), "--overwrite"])
+    with pytest.raises(ValueError, match="over its input"):
+        merge_main(["--adapter", str(adapter_dir), "--output", str(adapter_dir / "merged")])
+    assert (mine / "config.json").read_text() == "{}" and not (adapter_dir / "merged").exists()
 
 
 def test_adapter_with_missing_base_is_explained(adapter_dir, tiny_model_dirs, tmp_path):
