@@ -22,7 +22,7 @@ import numpy as np
 
 from shuttlesense import labels
 from shuttlesense.data.loading import FixedFrameSampling, load_video
-from shuttlesense.data.video_io import DecodedClip, sample_indices
+from shuttlesense.data.video_io import DecodedClip, FrameGrid, sample_indices
 from shuttlesense.inference.results import error_result, result_from_probabilities
 from shuttlesense.paths import checked_model_config, looks_local
 
@@ -155,6 +155,8 @@ class VideoMAEActionRecognizer:
         self.processor = AutoImageProcessor.from_pretrained(path)
         self.num_frames = int(config.num_frames)
         self.max_pixels = int(max_pixels) if max_pixels else default_max_pixels(self.processor)
+        self.sampling = FixedFrameSampling(num_frames=self.num_frames, max_pixels=self.max_pixels)
+        self.grid = FrameGrid()  # the image processor resizes anyway: any size is fine
         logger.info(
             "Loaded VideoMAE %s on %s (%s): %d frames, pixel budget %d.",
             self.model_path,
@@ -173,9 +175,7 @@ class VideoMAEActionRecognizer:
         """
         if isinstance(video, DecodedClip):
             return _resample(video, self.num_frames)
-        return load_video(
-            video, FixedFrameSampling(num_frames=self.num_frames, max_pixels=self.max_pixels), fps
-        )
+        return load_video(video, self.sampling, fps, self.grid)
 
     def class_probabilities(self, clips: list[DecodedClip]) -> np.ndarray:
         """Softmax over the 18 classes for each clip, (len(clips), 18) float64 in class-id order."""

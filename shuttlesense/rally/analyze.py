@@ -1,9 +1,12 @@
-"""`shuttlesense analyze VIDEO`: every hit of a rally and the stroke played at it.
+"""`shuttlesense analyze VIDEO`: every hit of a rally or a whole match, the stroke played at it and who played it.
 
-Writes the JSON report (`--output`), a timeline picture next to it (or at `--timeline`), the
-stroke clips if `--clips-dir` is given, and prints a table. Models, ensemble and hit detection
-come from `--config config.yaml` (sections qwen_vl, videomae, ensemble, hit_detection,
-segmentation; missing ones use defaults, with a warning); `--model-path` and friends override it.
+The video is read front to back at most twice (its sound for the hits, or its pictures when it
+has none; then the frames each stroke's recogniser samples), with bounded memory, so an hour-long
+match works like a rally. Writes the JSON report (`--output`: segments, rallies, a match summary,
+and `stopped_at` when the file is damaged), a timeline picture next to it (or at `--timeline`; one
+row per rally), the stroke clips only if `--clips-dir` is given, and prints a table. Models,
+ensemble, hit detection, segmentation and players come from `--config config.yaml` (missing
+sections use defaults, with a warning); `--model-path` and friends override it.
 """
 
 from __future__ import annotations
@@ -27,10 +30,13 @@ POSITIONAL = "video"
 class AnalyzeArguments(PipelineArguments):
     """Options of `shuttlesense analyze` (the video may also be given as the first argument)."""
 
-    video: str = field(metadata={"help": "The rally video to analyse."})
+    video: str = field(metadata={"help": "The rally or match video to analyse."})
     output: str = field(default="report.json", metadata={"help": "Where to write the JSON report."})
     clips_dir: str | None = field(
-        default=None, metadata={"help": "Keep the cut stroke clips in this folder (default: not kept)."}
+        default=None,
+        metadata={
+            "help": "Also write each stroke as a clip file into this folder (default: none are written)."
+        },
     )
     timeline: str | None = field(
         default=None, metadata={"help": "Timeline PNG path (default: the report's path with .png)."}
@@ -41,10 +47,12 @@ class AnalyzeArguments(PipelineArguments):
 
 
 def segments_table(report: dict[str, Any]) -> str:
-    """The segments as an aligned table: number, window, hit, stroke (en/zh), confidence, decided by."""
+    """The segments as an aligned table: number, rally, player, window, hit, stroke (en/zh), confidence, decided by."""
     rows = [
         [
             str(seg["index"] + 1),
+            str(seg.get("rally", 0) + 1),
+            seg.get("player") or "?",
             f"{seg['start']:.2f}-{seg['end']:.2f}",
             f"{seg['hit_time']:.2f}",
             seg.get("stroke") or "?",
@@ -54,7 +62,9 @@ def segments_table(report: dict[str, Any]) -> str:
         ]
         for seg in report["segments"]
     ]
-    return text_table(["#", "window (s)", "hit (s)", "stroke", "动作", "confidence", "by"], rows)
+    return text_table(
+        ["#", "rally", "player", "window (s)", "hit (s)", "stroke", "动作", "confidence", "by"], rows
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -83,9 +93,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
-    print(f"{video.name}: {report['total_hits']} hits ({report['hit_detection']['method']})")
+    summary = report["summary"]
+    print(
+        f"{video.name}: {report['total_hits']} hits ({report['hit_detection']['method']}) in "
+        f"{summary['rallies']} rallies, {report['timing']['total_s']:.1f} s"
+    )
     if report["segments"]:
         print(segments_table(report))
+    for player, strokes in summary["strokes_per_player"].items():
+        print(f"player {player}: " + ", ".join(f"{name} {count}" for name, count in strokes.items()))
+    if report["stopped_at"]:
+        print(f"stopped at {report['stopped_at']['time']:.2f} s: {report['stopped_at']['reason']}")
     for note in report["notes"]:
         print(f"note: {note}")
     print(

@@ -2,7 +2,7 @@
 
 Why dataclasses under a YAML file: the seed's users already have a `config.yaml` with a `qwen_vl`
 section (`enabled`, `model_path`, `use_ensemble`, `confidence_threshold`); the other sections
-(VideoMAE, ensemble weights, hit detection, segmentation) are optional. A missing section falls
+(VideoMAE, ensemble weights, hit detection, segmentation, players) are optional. A missing section falls
 back to its defaults with a warning naming it; an unknown key is an error naming the file, so
 a typo never silently changes a run.
 """
@@ -21,6 +21,7 @@ from shuttlesense import labels
 from shuttlesense.inference.recognizer_args import check_sampling_overrides
 from shuttlesense.rally.ensemble import check_weights
 from shuttlesense.rally.hits import HitDetectionConfig
+from shuttlesense.rally.players import PlayerConfig
 from shuttlesense.rally.segments import SegmentConfig
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class PipelineConfig:
     ensemble: EnsembleSection = field(default_factory=EnsembleSection)
     hit_detection: HitDetectionConfig = field(default_factory=HitDetectionConfig)
     segmentation: SegmentConfig = field(default_factory=SegmentConfig)
+    players: PlayerConfig = field(default_factory=PlayerConfig)
     top_k: int = field(default=3, metadata={"help": "How many top classes per model go into the report."})
 
     def __post_init__(self) -> None:
@@ -205,7 +207,9 @@ class PipelineArguments:
 
     config: str | None = field(
         default=None,
-        metadata={"help": "Pipeline config.yaml (qwen_vl, videomae, ensemble, hit_detection, segmentation)."},
+        metadata={
+            "help": "Pipeline config.yaml (qwen_vl, videomae, ensemble, hit_detection, segmentation, players)."
+        },
     )
     model_path: str | None = field(
         default=None,

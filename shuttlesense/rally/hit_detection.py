@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 class HitDetectionError(ValueError):
@@ -17,13 +17,21 @@ class HitDetectionError(ValueError):
 
 @dataclass(frozen=True)
 class HitDetection:
-    """Hit times (seconds, ascending), a per-hit strength (detector units) and how they were found."""
+    """Hit times (seconds, ascending), a per-hit strength (detector units) and how they were found.
+
+    `stopped_at` is set when the file is damaged and only the part before `stopped_at.time` was
+    read; `paths` (rows of frame, x, y) and `fps` are the visual detector's shuttle paths, reused
+    to tell who served.
+    """
 
     times: list[float]
     strengths: list[float]
     method: str
     notes: list[str] = field(default_factory=list)
     duration: float = 0.0
+    stopped_at: Any = None  # video_stream.StoppedAt
+    paths: list[Any] = field(default_factory=list)
+    fps: float = 0.0
 
     def __len__(self) -> int:
         return len(self.times)

@@ -1,17 +1,19 @@
-"""`QwenVLEnhancedDetector`: a rally video in, every hit and the stroke played at it out.
+"""`QwenVLEnhancedDetector`: a rally or match video in, every hit, rally, stroke and player out.
 
-rally -> hits (`shuttlesense.rally.hits`) -> hit-to-hit clips (`shuttlesense.rally.segments`) -> stroke per
-clip (Qwen-VL, optionally ensembled with VideoMAE) -> one JSON-ready report. The names
-`create_qwen_vl_enhanced_detector` and `process_video_with_action_recognition` are the seed's
-public API. Models load once, in the constructor; everything the run had to fall back on (no
+video -> hits (`hits`, `visual_hits`) -> rallies and hit-to-hit segments (`segments`) -> each
+segment's sampled frames from one decoding pass (`frame_collector`) -> stroke per segment (Qwen-VL,
+optionally ensembled with VideoMAE) and who served (`players`) -> one JSON-ready report
+(`report`). The names `create_qwen_vl_enhanced_detector` and
+`process_video_with_action_recognition` are the seed's public API. Models load once, in the constructor; everything the run had to fall back on (no
 audio, VideoMAE missing, a clip that would not decode) is written into the report's notes.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,16 @@ import shuttlesense
 from shuttlesense.inference.model_source import tiny_model_kind
 from shuttlesense.rally.config import PipelineConfig, load_pipeline_config
 from shuttlesense.rally.ensemble import combine_results
-from shuttlesense.rally.hits import HitDetection, detect_hits
+from shuttlesense.rally.frame_collector import ClipSpec, FrameCollector, SegmentClips, ServeWindow, ahead
+from shuttlesense.rally.hits import HitDetection, VisualHitDetector, detect_hits
+from shuttlesense.rally.players import player_of, serve_velocity, server_from_velocity, servers_from_paths
+from shuttlesense.rally.report import match_summary, rally_entries
 from shuttlesense.rally.segments import Segment, cut_segments, make_segments
+from shuttlesense.rally.video_stream import VideoStream
 
 logger = logging.getLogger(__name__)
+
+BATCH = 4  # segments per recognize_actions call
 
 
 def _tiny_note(role: str, model_path: str, kind: str | None) -> str | None:
@@ -120,13 +128,14 @@ class QwenVLEnhancedDetector:
     ) -> dict[str, Any]:
         """The stroke in one clip: the recogniser result shape + `decided_by` and each model's result."""
         top_k = top_k or self.config.top_k
-        if self.qwen_vl is None:
-            result = self.videomae.recognize_action(video, top_k=top_k)
-            return {**result, "decided_by": "videomae", "models": {"qwen_vl": None, "videomae": result}}
-        qwen_vl = self.qwen_vl.recognize_action(video, top_k=top_k)
-        videomae = (
-            self.videomae.recognize_action(video, top_k=top_k) if self.ensemble_active(use_ensemble) else None
-        )
+        qwen_vl = self.qwen_vl.recognize_action(video, top_k=top_k) if self.qwen_vl is not None else None
+        wanted = self.qwen_vl is None or self.ensemble_active(use_ensemble)
+        videomae = self.videomae.recognize_action(video, top_k=top_k) if wanted else None
+        return self._combine(qwen_vl, videomae, top_k)
+
+    def _combine(self, qwen_vl: dict | None, videomae: dict | None, top_k: int) -> dict[str, Any]:
+        if qwen_vl is None:
+            return {**videomae, "decided_by": "videomae", "models": {"qwen_vl": None, "videomae": videomae}}
         return combine_results(
             qwen_vl,
             videomae,
@@ -139,67 +148,157 @@ class QwenVLEnhancedDetector:
     def detect_hits(self, video_path: str | Path) -> HitDetection:
         return detect_hits(video_path, config=self.config.hit_detection)
 
+    def _recognisers(self, use_ensemble: bool) -> dict[str, Any]:
+        """The models that look at every segment, by report key (Qwen-VL first)."""
+        models = {"qwen_vl": self.qwen_vl}
+        if self.qwen_vl is None or self.ensemble_active(use_ensemble):
+            models["videomae"] = self.videomae
+        return {key: model for key, model in models.items() if model is not None}
+
     def process_video_with_action_recognition(
-        self, video_path: str | Path, use_ensemble: bool = True, clips_dir: str | Path | None = None
+        self,
+        video_path: str | Path,
+        use_ensemble: bool = True,
+        clips_dir: str | Path | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
-        """Analyse a rally: the report (see `build_report`). Clips are kept in `clips_dir` if given."""
+        """Analyse a rally or a whole match: the report (see `build_report`).
+
+        The video is read at most twice, front to back: once for the hits (only its sound when it
+        has hits in it), once for the frames the recognisers sample, decoded in a worker thread
+        while the models work. Clip files are written only into `clips_dir`, in the background.
+        `progress(done, total)` is called as segments are recognised.
+        """
         start = time.perf_counter()
         video_path = Path(video_path)
+        with VideoStream(video_path) as video:
+            video.require_video()  # a sound file has nothing to analyse
         hits = self.detect_hits(video_path)
         segments = make_segments(hits.times, hits.duration or None, self.config.segmentation)
         detected = time.perf_counter()
-        if clips_dir is None:
-            with tempfile.TemporaryDirectory(prefix="shuttlesense-clips-") as tmp:
-                entries = self._recognise_segments(video_path, segments, Path(tmp), use_ensemble, keep=False)
-        else:
-            entries = self._recognise_segments(video_path, segments, Path(clips_dir), use_ensemble, keep=True)
+        first_hits = {seg.rally: seg.hit_time for seg in segments if seg.shot == 0}
+        servers = servers_from_paths(
+            hits, first_hits, self.config.players.a_side, self.config.hit_detection.visual.link_gap_s
+        )
+        writer = None
+        if clips_dir is not None and segments:
+            writer = ThreadPoolExecutor(1, thread_name_prefix="shuttlesense-clips")
+            clip_paths = writer.submit(cut_segments, video_path, segments, Path(clips_dir))
+        try:
+            entries, stopped = self._recognise_segments(
+                video_path, segments, {r: t for r, t in first_hits.items() if r not in servers},
+                servers, use_ensemble, progress,
+            )  # fmt: skip
+            if writer is not None:
+                for entry, clip in zip(entries, clip_paths.result(), strict=True):
+                    entry["clip"] = str(clip)
+        finally:
+            if writer is not None:
+                writer.shutdown()
+        for entry in entries:
+            entry["player"] = player_of(servers.get(entry["rally"]), entry["shot"])
         done = time.perf_counter()
         timing = {
             "hit_detection_s": detected - start,
             "recognition_s": done - detected,
             "total_s": done - start,
         }
-        return self.build_report(video_path, hits, entries, use_ensemble, timing)
+        return self.build_report(
+            video_path, hits, entries, use_ensemble, timing, stopped or hits.stopped_at, servers
+        )
 
     def _recognise_segments(
-        self, video_path: Path, segments: list[Segment], out_dir: Path, use_ensemble: bool, keep: bool
-    ) -> list[dict[str, Any]]:
-        """Cut every segment, then recognise each clip; a clip that fails is recorded, not fatal."""
-        clips = cut_segments(video_path, segments, out_dir) if segments else []
-        entries = []
-        for segment, clip in tqdm(
-            list(zip(segments, clips, strict=True)), desc="strokes", unit="clip", disable=len(segments) < 2
-        ):
-            entry: dict[str, Any] = {
-                "index": segment.index,
-                "start": round(segment.start, 3),
-                "end": round(segment.end, 3),
-                "hit_time": round(segment.hit_time, 3),
-                "clip": str(clip) if keep else None,
-            }
-            try:
-                result = self.recognize_clip(clip, use_ensemble=use_ensemble)
-            except (ValueError, OSError, TypeError) as err:
-                logger.warning("Segment %d (%s) could not be recognised: %s", segment.index, clip.name, err)
-                entries.append(
-                    {**entry, "stroke": None, "stroke_zh": None, "error": f"{type(err).__name__}: {err}"}
-                )
+        self,
+        video_path: Path,
+        segments: list[Segment],
+        serves: dict[int, float],
+        servers: dict[int, str | None],
+        use_ensemble: bool,
+        progress: Callable[[int, int], None] | None,
+    ) -> tuple[list[dict[str, Any]], Any]:
+        """Every segment's entry, recognised from one decoding pass; a segment that fails is recorded."""
+        models = self._recognisers(use_ensemble)
+        players = self.config.players
+        collector = FrameCollector(
+            video_path,
+            segments,
+            [ClipSpec(model.sampling, model.grid) for model in models.values()],
+            serves,
+            before_s=players.before_s,
+            after_s=players.after_s,
+            gray_width=self.config.hit_detection.visual.width,
+        )
+        tracker = VisualHitDetector(self.config.hit_detection.visual)
+        entries: dict[int, dict[str, Any]] = {}
+        bar = tqdm(total=len(segments), desc="strokes", unit="segment", disable=len(segments) < 2)
+        batch: list[SegmentClips] = []
+        for item in ahead(collector, size=2 * BATCH):
+            if isinstance(item, ServeWindow):
+                velocity = serve_velocity(tracker, item.frames, collector.fps, item.hit_frame)
+                servers[item.rally] = server_from_velocity(velocity, players.a_side)
                 continue
-            models = result["models"]
-            entries.append(
-                {
-                    **entry,
-                    "stroke": result["predicted_action"],
-                    "stroke_zh": result["predicted_action_zh"],
-                    "class_id": result["class_id"],
-                    "confidence": round(result["confidence"], 6),
-                    "decided_by": result["decided_by"],
-                    "top_classes": {
-                        name: (_rounded_top(models[name]) if models[name] else None) for name in models
-                    },
+            batch.append(item)
+            if len(batch) == BATCH:
+                self._recognise_batch(batch, models, entries)
+                bar.update(len(batch))
+                batch = []
+                if progress:
+                    progress(len(entries), len(segments))
+        if batch:
+            self._recognise_batch(batch, models, entries)
+            bar.update(len(batch))
+        bar.close()
+        if progress:
+            progress(len(entries), len(segments))
+        stopped = collector.stopped
+        for segment in segments:  # cut short by a damaged file
+            if segment.index not in entries:
+                reason = (
+                    f"not analysed: the video cannot be read past {stopped.time:.2f} s"
+                    if stopped
+                    else "not decoded"
+                )
+                entries[segment.index] = {
+                    **_entry(segment),
+                    "stroke": None,
+                    "stroke_zh": None,
+                    "error": reason,
                 }
+        return [entries[segment.index] for segment in segments], stopped
+
+    def _recognise_batch(
+        self, batch: list[SegmentClips], models: dict[str, Any], entries: dict[int, dict[str, Any]]
+    ) -> None:
+        """Recognise a few segments with each model's `recognize_actions`, then combine per segment."""
+        top_k = self.config.top_k
+        results = {
+            key: model.recognize_actions(
+                [item.clips[spec] for item in batch], batch_size=len(batch), top_k=top_k, errors="record"
             )
-        return entries
+            for spec, (key, model) in enumerate(models.items())
+        }
+        for number, item in enumerate(batch):
+            entry = _entry(item.segment)
+            per_model = {key: results[key][number] for key in results}
+            failed = [r["error"] for r in per_model.values() if "error" in r]
+            if failed:
+                logger.warning("Segment %d could not be recognised: %s", item.segment.index, failed[0])
+                entries[item.segment.index] = {**entry, "stroke": None, "stroke_zh": None, "error": failed[0]}
+                continue
+            result = self._combine(per_model.get("qwen_vl"), per_model.get("videomae"), top_k)
+            models_used = result["models"]
+            entries[item.segment.index] = {
+                **entry,
+                "stroke": result["predicted_action"],
+                "stroke_zh": result["predicted_action_zh"],
+                "class_id": result["class_id"],
+                "confidence": round(result["confidence"], 6),
+                "decided_by": result["decided_by"],
+                "top_classes": {
+                    name: (_rounded_top(models_used[name]) if models_used[name] else None)
+                    for name in models_used
+                },
+            }
 
     def build_report(
         self,
@@ -208,14 +307,19 @@ class QwenVLEnhancedDetector:
         entries: list[dict[str, Any]],
         use_ensemble: bool,
         timing: dict[str, float],
+        stopped: Any = None,
+        servers: dict[int, str | None] | None = None,
     ) -> dict[str, Any]:
-        """The JSON-ready report of one rally."""
+        """The JSON-ready report of a rally or match: the seed's keys, plus rallies and a summary."""
         notes = list(self.notes) + list(hits.notes)
         if not hits.times:
             notes.append("no hit detected: no segments")
         failed = sum(1 for e in entries if e.get("error"))
         if failed:
             notes.append(f"{failed} segment(s) could not be recognised (see their 'error')")
+        if stopped is not None:
+            notes.append(f"the video is damaged: analysed up to {stopped.time:.2f} s ({stopped.reason})")
+        rallies = rally_entries(entries, servers or {})
         return {
             "video": str(video_path),
             "duration_s": round(hits.duration, 3),
@@ -234,9 +338,26 @@ class QwenVLEnhancedDetector:
             "total_hits": len(hits.times),
             "total_segments": len(entries),
             "segments": entries,
+            "rallies": rallies,
+            "summary": match_summary(rallies),
+            "stopped_at": stopped.to_dict() if stopped is not None else None,
             "notes": notes,
             "timing": {key: round(value, 3) for key, value in timing.items()},
         }
+
+
+def _entry(segment: Segment) -> dict[str, Any]:
+    """The fields every segment entry has, recognised or not."""
+    return {
+        "index": segment.index,
+        "start": round(segment.start, 3),
+        "end": round(segment.end, 3),
+        "hit_time": round(segment.hit_time, 3),
+        "rally": segment.rally,
+        "shot": segment.shot,
+        "player": None,
+        "clip": None,
+    }
 
 
 def _rounded_top(result: dict[str, Any]) -> list[dict[str, Any]]:

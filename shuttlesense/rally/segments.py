@@ -1,13 +1,15 @@
-"""Cut a rally into stroke clips around its hits.
+"""Cut a match into stroke clips around its hits, rally by rally.
 
 Why hit-to-hit: VideoBadminton clips run from one hit to the next, so the recognisers were
 trained on exactly that window; padding and the last clip's tail are configurable for footage
-that needs more context. Clips are stream-copied when possible (fast, lossless) and re-encoded
+that needs more context. A gap longer than `rally_gap_s` is a pause between rallies: the rally's
+last stroke gets the tail (the shuttle lands) instead of running on to the next serve. Clips are stream-copied when possible (fast, lossless) and re-encoded
 otherwise: a stream copy can only start on a keyframe, so its start may move earlier.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,12 +20,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Segment:
-    """One stroke clip: [start, end] seconds in the rally, the hit it belongs to, its index."""
+    """One stroke clip: [start, end] seconds in the video, its hit, its index, its rally and shot in it."""
 
     start: float
     end: float
     hit_time: float
     index: int
+    rally: int = 0
+    shot: int = 0  # 0 = the rally's first hit (the serve)
 
     @property
     def duration(self) -> float:
@@ -37,7 +41,16 @@ class SegmentConfig:
     pre_padding_s: float = field(default=0.0, metadata={"help": "Seconds added before each hit."})
     post_padding_s: float = field(default=0.0, metadata={"help": "Seconds added after the next hit."})
     last_tail_s: float = field(
-        default=1.0, metadata={"help": "Length after the last hit (there is no next hit to stop at)."}
+        default=1.0,
+        metadata={
+            "help": "Length after a rally's last hit (the shuttle lands; there is no next hit to stop at)."
+        },
+    )
+    rally_gap_s: float = field(
+        default=3.0,
+        metadata={
+            "help": "Hits further apart than this (s) belong to different rallies (a pause between them)."
+        },
     )
     max_length_s: float = field(
         default=4.0, metadata={"help": "Longest clip (s); long pauses between hits are cut short."}
@@ -45,6 +58,8 @@ class SegmentConfig:
     min_length_s: float = field(default=0.05, metadata={"help": "Shorter windows are dropped."})
 
     def __post_init__(self) -> None:
+        if self.rally_gap_s <= 0:
+            raise ValueError(f"segmentation.rally_gap_s must be > 0; got {self.rally_gap_s}.")
         if self.max_length_s <= 0 or self.min_length_s > self.max_length_s:
             raise ValueError(
                 f"segmentation needs 0 <= min_length_s <= max_length_s and max_length_s > 0; got "
@@ -52,21 +67,32 @@ class SegmentConfig:
             )
 
 
+def group_rallies(hit_times: Sequence[float], rally_gap_s: float) -> list[list[float]]:
+    """Sorted hit times split into rallies wherever two hits are more than `rally_gap_s` apart."""
+    rallies: list[list[float]] = []
+    for hit in sorted(float(t) for t in hit_times):
+        if rallies and hit - rallies[-1][-1] <= rally_gap_s:
+            rallies[-1].append(hit)
+        else:
+            rallies.append([hit])
+    return rallies
+
+
 def make_segments(
     hit_times: Sequence[float], duration: float | None = None, config: SegmentConfig | None = None
 ) -> list[Segment]:
-    """Windows [hit_i - pre, hit_{i+1} + post] (last: hit + tail), clipped to [0, duration]."""
+    """Windows [hit_i - pre, hit_{i+1} + post] (a rally's last: hit + tail), clipped to [0, duration]."""
     cfg = config or SegmentConfig()
-    hits = sorted(float(t) for t in hit_times)
     segments: list[Segment] = []
-    for i, hit in enumerate(hits):
-        stop = hits[i + 1] if i + 1 < len(hits) else hit + cfg.last_tail_s
-        start, end = max(0.0, hit - cfg.pre_padding_s), stop + cfg.post_padding_s
-        end = min(end, start + cfg.max_length_s)
-        if duration is not None:
-            end = min(end, duration)
-        if end - start >= cfg.min_length_s:
-            segments.append(Segment(start, end, hit, len(segments)))
+    for rally_no, rally in enumerate(group_rallies(hit_times, cfg.rally_gap_s)):
+        for shot, hit in enumerate(rally):
+            stop = rally[shot + 1] if shot + 1 < len(rally) else hit + cfg.last_tail_s
+            start, end = max(0.0, hit - cfg.pre_padding_s), stop + cfg.post_padding_s
+            end = min(end, start + cfg.max_length_s)
+            if duration is not None:
+                end = min(end, duration)
+            if end - start >= cfg.min_length_s:
+                segments.append(Segment(start, end, hit, len(segments), rally_no, shot))
     return segments
 
 
@@ -104,7 +130,7 @@ def _copy_clip(video_path: Path, segment: Segment, out_path: Path, max_early_s: 
 
 
 def _encode_clip(video_path: Path, segment: Segment, out_path: Path) -> None:
-    """Decode and re-encode exactly [start, end) (frame-accurate; video only)."""
+    """Decode (from the keyframe before `start`) and re-encode exactly [start, end) (frame-accurate; video only)."""
     import av
 
     from shuttlesense.data.video_writer import write_video
@@ -112,10 +138,13 @@ def _encode_clip(video_path: Path, segment: Segment, out_path: Path) -> None:
     with av.open(str(video_path)) as source:
         stream = source.streams.video[0]
         fps = float(stream.average_rate)
+        source.seek(int(max(0.0, segment.start - 1.0) / stream.time_base), stream=stream, backward=True)
         frames = (
             f.to_ndarray(format="rgb24")
-            for f in source.decode(stream)
-            if segment.start - 0.5 / fps <= float(f.time) < segment.end - 0.5 / fps
+            for f in itertools.takewhile(
+                lambda f: float(f.time) < segment.end - 0.5 / fps, source.decode(stream)
+            )
+            if segment.start - 0.5 / fps <= float(f.time)
         )
         write_video(out_path, frames, fps)
 

@@ -4,7 +4,8 @@ Why tracking by appearance: with frame differences the biggest mover wins, and t
 bigger movers than the shuttle, so a "strongest motion" track jumps between them and every jump
 looks like a hit. Here the shuttle is told apart by how it looks and moves:
 
-1. background: per-pixel temporal median (and noise) over a sliding window; static camera;
+1. background: per-pixel temporal median (and noise) over a sliding window; static camera
+   (only that window of frames is held, so an hour of video takes the memory of a few seconds);
 2. blobs: connected regions brighter than the background, up to shuttle size (a fraction of
    the frame), with their contrast-weighted centroid;
 3. tracklets: blobs linked frame to frame by constant-velocity prediction inside a gate, with
@@ -13,9 +14,10 @@ looks like a hit. Here the shuttle is told apart by how it looks and moves:
    move are the shuttle (players are dimmer, merged blobs bigger and dimmer), chained across the
    gaps where the hitter's blob swallows it around a hit;
 5. hits: corners of a continuous two-piece linear fit ("hinge") of the path where the shuttle
-   turns sharply; the corner that fits best times the hit, also inside a gap. A flight that
-   starts mid-frame is a launch (serve). A long gap, or a launch, is timed by the turn (or
-   start) of the blob that hid the shuttle. A landing (speed -> 0) is not a hit.
+   turns sharply; the corner that fits best times the hit, also inside a gap. A long gap is
+   timed by the turn of the blob that hid the shuttle. A flight that starts mid-frame is a
+   launch (serve), timed by tracing the flight back to the blob that held the shuttle. A
+   landing (speed -> 0) is not a hit.
 
 Limits: a static camera and a shuttle brighter than what is behind it; without a fast shuttle
 flight there is nothing to learn its look from (no hits), and a small bright slow thing (a
@@ -24,12 +26,14 @@ face) can pass for the shuttle, though its gentle turns rarely count as hits.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from shuttlesense.rally.hit_detection import HitDetection, HitDetectionError, open_video
+from shuttlesense.rally.hit_detection import HitDetection, HitDetectionError
+from shuttlesense.rally.video_stream import VideoStream, gray, gray_size
 
 _EIGHT = np.ones((3, 3), dtype=bool)  # 8-connected blobs
 
@@ -156,52 +160,53 @@ class VisualHitDetector:
     def __init__(self, config: VisualHitConfig | None = None):
         self.config = config or VisualHitConfig()
 
-    def load_gray(self, video_path: str | Path) -> tuple[np.ndarray, float]:
-        """All frames as uint8 greyscale (T, H, W) at `config.width` (never upscaled), and the fps."""
-        container = open_video(video_path)
-        with container:
-            if not container.streams.video:
-                raise HitDetectionError(f"Video {video_path} has no video stream.")
-            stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.guessed_rate or 0)
-            width = min(self.config.width, stream.codec_context.width)
-            height = max(2, int(round(stream.codec_context.height * width / stream.codec_context.width)))
-            frames: list[np.ndarray] = []
-            try:
-                for frame in container.decode(stream):
-                    frames.append(frame.to_ndarray(width=width, height=height, format="gray"))
-            except Exception as err:
-                raise HitDetectionError(f"Cannot decode the frames of {video_path}: {err}") from err
-        if not frames:
-            raise HitDetectionError(f"Video {video_path} has no decodable frames.")
-        if fps <= 0:
-            raise HitDetectionError(f"Video {video_path} has no frame rate.")
-        return np.stack(frames), fps
-
     # ----------------------------------------------------------------------------- blobs
 
-    def blobs(self, frames: np.ndarray, fps: float) -> list[np.ndarray]:
-        """Per frame, the bright blobs up to shuttle size as rows (x, y, area, contrast), decoded px."""
+    def iter_blobs(self, frames: Iterable[np.ndarray], fps: float) -> Iterator[np.ndarray]:
+        """Per frame, in order, the bright blobs up to shuttle size as rows (x, y, area, contrast).
+
+        The background of each `background_step_s` is the median of `background_samples` frames
+        of a `background_window_s` window around it, so only about window + step frames are ever
+        held: memory does not grow with the video.
+        """
+        cfg = self.config
+        window, step = _frames(cfg.background_window_s, fps, 3), _frames(cfg.background_step_s, fps)
+        held: dict[int, np.ndarray] = {}
+        count = start = 0
+        for count, frame in enumerate(frames, start=1):
+            held[count - 1] = frame
+            while start + step <= count and max(0, start + step // 2 - window // 2) + window <= count:
+                lo = max(0, start + step // 2 - window // 2)
+                yield from self._step_blobs(held, start, start + step, lo, lo + window)
+                start += step
+                keep = min(max(0, start + step // 2 - window // 2), start, count - window)
+                for old in [k for k in held if k < keep]:
+                    del held[old]
+        while start < count:  # the last steps: their window is the video's last `window` frames
+            lo = min(max(0, start + step // 2 - window // 2), max(0, count - window))
+            yield from self._step_blobs(held, start, min(start + step, count), lo, min(count, lo + window))
+            start += step
+
+    def _step_blobs(
+        self, held: dict[int, np.ndarray], start: int, stop: int, lo: int, hi: int
+    ) -> Iterator[np.ndarray]:
+        """Blobs of frames [start, stop) against the background of frames [lo, hi)."""
         from scipy import ndimage
 
         cfg = self.config
-        count, height, width = frames.shape
-        window, step = _frames(cfg.background_window_s, fps, 3), _frames(cfg.background_step_s, fps)
-        out: list[np.ndarray] = []
-        for start in range(0, count, step):
-            lo = min(max(0, start + step // 2 - window // 2), max(0, count - window))
-            hi = min(count, lo + window)
-            picks = np.linspace(lo, hi - 1, min(cfg.background_samples, hi - lo)).round().astype(int)
-            sample = frames[np.unique(picks)].astype(np.float32)
-            background = np.median(sample, axis=0)
-            # Each pixel's own noise: thin court lines and edges flicker after compression.
-            noise = ndimage.maximum_filter(1.4826 * np.median(np.abs(sample - background), axis=0), 3)
-            threshold = np.maximum(cfg.min_contrast, cfg.noise_sigmas * noise)
-            for t in range(start, min(start + step, count)):
-                out.append(
-                    self._frame_blobs(frames[t] - background, threshold, cfg.max_area * height * width)
-                )
-        return out
+        picks = np.linspace(lo, hi - 1, min(cfg.background_samples, hi - lo)).round().astype(int)
+        sample = np.stack([held[int(k)] for k in np.unique(picks)]).astype(np.float32)
+        background = np.median(sample, axis=0)
+        # Each pixel's own noise: thin court lines and edges flicker after compression.
+        noise = ndimage.maximum_filter(1.4826 * np.median(np.abs(sample - background), axis=0), 3)
+        threshold = np.maximum(cfg.min_contrast, cfg.noise_sigmas * noise)
+        height, width = background.shape
+        for t in range(start, stop):
+            yield self._frame_blobs(held[t] - background, threshold, cfg.max_area * height * width)
+
+    def blobs(self, frames: np.ndarray, fps: float) -> list[np.ndarray]:
+        """`iter_blobs` over a (T, H, W) greyscale array, as a list."""
+        return list(self.iter_blobs(iter(np.asarray(frames)), fps))
 
     def _frame_blobs(self, excess: np.ndarray, threshold: np.ndarray, max_area: float) -> np.ndarray:
         """Blobs of one frame from its excess over the background (see `blobs`)."""
@@ -332,6 +337,26 @@ class VisualHitDetector:
         turned = np.dot(v_in, v_out) < 0 or np.hypot(*v_out) >= 2 * np.hypot(*v_in)
         return corner if turned else None
 
+    @staticmethod
+    def _launch_frame(
+        blobs: list[np.ndarray], first: int, seen: np.ndarray, v0: np.ndarray, max_gap: int
+    ) -> float:
+        """When a shuttle first seen at frame `first` (at `seen`, velocity `v0`) left the blob that held it.
+
+        Why not the holder's turn: a server stands still, so the blob of server and shuttle has no
+        turn to time. Its centroid, pulled towards the bright shuttle, is where the flight began:
+        the flight is traced back from `seen` to it at the launch speed.
+        """
+        before = blobs[first - 1] if first >= 1 else np.zeros((0, 4))
+        speed = float(np.hypot(*v0))
+        if not len(before) or speed <= 0:
+            return float(first)
+        dist = np.hypot(*(before[:, :2] - seen).T)
+        j = int(np.argmin(dist))
+        if dist[j] > np.sqrt(before[j, 2]) + 2 * speed:
+            return float(first)
+        return float(np.clip(first - dist[j] / speed, first - max_gap, first))
+
     def path_hits(
         self, path: np.ndarray, blobs: list[np.ndarray], fps: float, height: int, width: int
     ) -> list[tuple[float, float]]:
@@ -345,8 +370,7 @@ class VisualHitDetector:
             v0 = np.polyfit(path[:k, 0], path[:k, 1:3], 1)[0]  # appears mid-frame and flies: launched
             strength = self._strength(np.zeros(2), v0, scale)
             if strength:
-                carried = self._carrier_corner(blobs, first - max_gap, first, path[0, 1:3])
-                found.append((first if carried is None else carried, strength))
+                found.append((self._launch_frame(blobs, first, path[0, 1:3], v0, max_gap), strength))
         scores = np.zeros(last - first + 1)
         for corner in range(first + 1, last):
             rows = _sides(path, corner, k, k + max_gap)
@@ -363,11 +387,10 @@ class VisualHitDetector:
             found.append((_best_corner(rows) if carried is None else carried, float(scores[peak])))
         return found
 
-    def detect_in_frames(self, frames: np.ndarray, fps: float) -> tuple[list[float], list[float]]:
-        """Hit times (s) and strengths (velocity change, widths/s) in greyscale frames (T, H, W)."""
-        frames = np.asarray(frames)
-        _, height, width = frames.shape
-        blobs = self.blobs(frames, fps)
+    def detect_in_blobs(
+        self, blobs: list[np.ndarray], fps: float, height: int, width: int
+    ) -> tuple[list[float], list[float], list[np.ndarray]]:
+        """Hit times (s), strengths (velocity change, widths/s) and the shuttle paths, from per-frame blobs."""
         paths = self.shuttle_paths(self.tracklets(blobs, fps, width), fps, width)
         candidates = [hit for path in paths for hit in self.path_hits(path, blobs, fps, height, width)]
         kept: list[tuple[float, float]] = []
@@ -375,11 +398,24 @@ class VisualHitDetector:
             if all(abs(frame - other) >= self.config.min_gap_s * fps for other, _ in kept):
                 kept.append((frame, strength))
         kept.sort()
-        return [frame / fps for frame, _ in kept], [strength for _, strength in kept]
+        return [frame / fps for frame, _ in kept], [strength for _, strength in kept], paths
+
+    def detect_in_frames(self, frames: np.ndarray, fps: float) -> tuple[list[float], list[float]]:
+        """Hit times (s) and strengths (velocity change, widths/s) in greyscale frames (T, H, W)."""
+        frames = np.asarray(frames)
+        _, height, width = frames.shape
+        return self.detect_in_blobs(self.blobs(frames, fps), fps, height, width)[:2]
 
     def detect(self, video_path: str | Path) -> HitDetection:
-        """Hits in a video file; decoding problems raise `HitDetectionError` naming the file."""
-        frames, fps = self.load_gray(video_path)
-        times, strengths = self.detect_in_frames(frames, fps)
-        notes = [] if times else ["no shuttle hit found by tracking"]
-        return HitDetection(times, strengths, "visual", notes, len(frames) / fps)
+        """Hits in a video file, read once with bounded memory; stops cleanly where the file is damaged."""
+        with VideoStream(video_path) as video:
+            video.require_video()
+            size = gray_size(video.width, video.height, self.config.width)
+            frames = (gray(frame, size) for frame in video.video_frames())
+            blobs = list(self.iter_blobs(frames, video.fps))
+            if not blobs:
+                raise HitDetectionError(f"Video {video_path} has no decodable frames.")
+            times, strengths, paths = self.detect_in_blobs(blobs, video.fps, size[1], size[0])
+            notes = [] if times else ["no shuttle hit found by tracking"]
+            duration = len(blobs) / video.fps
+            return HitDetection(times, strengths, "visual", notes, duration, video.stopped, paths, video.fps)

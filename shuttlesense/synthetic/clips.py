@@ -3,10 +3,10 @@
 Why: the real dataset cannot be downloaded here, yet `prepare`, training, evaluation and the
 demo must run end to end on something that looks exactly like it to the code: the nested
 `VideoBadminton_Dataset/VideoBadminton_Dataset/NN_Class Name/` folders, real-style clip names
-with session/set/shot/frame metadata, H.264 mp4 clips, and official-style split files. The
-clips are learnable (each class has its own shuttle path and hitter position, see
-`scene.STROKE_STYLES`), so a model that trains on them shows it really reads the pixels.
-Same seed, same bytes: cached datasets and tests can rely on it.
+with session/set/shot/frame metadata, H.264 mp4 clips, and official-style split files. And the
+clips are made the way the real ones were: synthetic rallies (`rally`) are cut hit to hit, both
+players hitting (`_A_` / `_B_` in the names), so a model trained on them sees what `analyze` cuts
+from a match. Same seed, same bytes: cached datasets and tests can rely on it.
 """
 
 from __future__ import annotations
@@ -25,82 +25,31 @@ from tqdm.auto import tqdm
 
 from shuttlesense.data.scan import parse_clip_name
 from shuttlesense.data.video_writer import check_frame_size, write_video
-from shuttlesense.labels import FOLDER_NAMES, NUM_CLASSES, by_id
-from shuttlesense.synthetic.scene import (
-    CONTACT_DX,
-    HITTER,
-    RECEIVER,
-    STROKE_STYLES,
-    block_noise,
-    court_background,
-    draw_player,
-    draw_shuttle,
-    finish_frame,
-    shuttle_path,
-)
+from shuttlesense.labels import FOLDER_NAMES, NUM_CLASSES
+from shuttlesense.synthetic.rally import RALLYING, SERVES, RallyPlan, Track, build_track, plan_rally, render
+from shuttlesense.synthetic.scene import reply_weights
 
 logger = logging.getLogger(__name__)
 
 DATASET_DIRNAME = "VideoBadminton_Dataset"
 SPLITS = {"train": 0.70, "val": 0.15, "test": 0.15}
-MIN_FRAMES, MAX_FRAMES = 16, 90  # >= 16 so 8- and 16-frame samplers never repeat a frame
-JITTER = 0.03  # positional jitter, fraction of the frame
+MIN_FRAMES = 16  # >= 16 so 8- and 16-frame samplers never repeat a frame
+LAST_CLIP_AFTER_LANDING_S = 0.2  # a rally's last clip runs on a little past the landing
+PAUSE_S = (3.0, 12.0)  # between two rallies of a set
 MAX_SHOTS_PER_SET = 300  # shot indices grow by 1-3 per clip and must stay below 1000
-
-
-def render_stroke_frames(
-    class_id: int, num_frames: int, width: int, height: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Render one synthetic stroke clip as uint8 frames (T, H, W, 3), hit to next hit.
-
-    The class shows in the motion (shuttle path, speed profile, hitter position and jump);
-    `rng` adds +-3 % positional jitter, arc and colour variation, exposure and grain so no two
-    clips are alike. The clip starts at the hit, so any frame count samples the same motion.
-    """
-    style = STROKE_STYLES[by_id(class_id).id]
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}.")
-
-    def jitter() -> float:
-        return float(rng.uniform(-JITTER, JITTER))
-
-    player_x = style.player_x + jitter()
-    start = (player_x + CONTACT_DX, style.start_y + jitter())
-    end = (style.end_x + jitter(), style.end_y + jitter())
-    t = np.linspace(0.0, 1.0, num_frames)
-    x, y, progress = shuttle_path(t, start, end, style.arc * rng.uniform(0.9, 1.1), style.ease, style.flight)
-    settle = t * t * (3 - 2 * t)  # smoothstep: players accelerate and brake
-    hitter_x = player_x + (0.25 - player_x) * 0.4 * settle  # recovers towards mid-court
-    lift = style.jump * np.clip(1.0 - (t / 0.3) ** 2, 0.0, None)  # the hit is at the jump's top
-    receiver_x0 = 0.76 + rng.uniform(-0.06, 0.06)
-    receiver_x = receiver_x0 + (np.clip(end[0] + 0.03, 0.58, 0.95) - receiver_x0) * settle
-    scale = 1.0 + (style.grow - 1.0) * progress
-
-    background = court_background(width, height, rng)
-    noise = block_noise(rng, num_frames, width, height)
-    gain = rng.uniform(0.92, 1.08)
-    frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
-    for i in range(num_frames):
-        img = background.copy()
-        draw_player(img, receiver_x[i], 0.0, RECEIVER)
-        draw_player(img, hitter_x[i], lift[i], HITTER)
-        draw_shuttle(img, x[i], y[i], scale[i])
-        finish_frame(img, gain, noise[i], frames[i])
-    return frames
 
 
 @dataclass(frozen=True)
 class ClipPlan:
-    """One clip to write: its class, real-style name metadata and its own random stream."""
+    """One clip to write: its class, real-style name metadata and where it lies in its set's video."""
 
-    index: int  # class_id * clips_per_class + k: the clip's rendering seed, stable across sessions
     class_id: int
     session: str
     set_no: int
     shot: int
-    start: int
+    start: int  # first frame in the set's video (the hit)
     num_frames: int
-    side: str
+    side: str  # who hits: "A" (left) or "B" (right)
 
     @property
     def end(self) -> int:
@@ -112,6 +61,19 @@ class ClipPlan:
             f"{self.session}_dataset_set{self.set_no}_{self.shot:03d}_{self.start:06d}_{self.end:06d}"
             f"_{self.side}_{self.class_id:02d}.mp4"
         )
+
+
+@dataclass(frozen=True)
+class SetPlan:
+    """One recorded set: its rallies (one continuous video, never written whole) and the clips cut from it."""
+
+    scene: tuple[int, ...]  # the camera: background colours, exposure, grain
+    rallies: tuple[RallyPlan, ...]
+    clips: tuple[ClipPlan, ...]
+    total: int  # frames in the set's video
+
+    def track(self, fps: float, seed: int) -> Track:
+        return build_track(self.rallies, self.total, fps, seed)
 
 
 def _session_stamps(rng: np.random.Generator, count: int) -> list[str]:
@@ -126,43 +88,76 @@ def _session_stamps(rng: np.random.Generator, count: int) -> list[str]:
     return stamps
 
 
-def plan_clips(clips_per_class: int, num_sessions: int, seed: int) -> list[ClipPlan]:
-    """Decide every clip's class, session, set, shot index, frame range and side.
+def deal_strokes(clips_per_class: int, rng: np.random.Generator) -> list[list[int]]:
+    """Rallies that hold every class exactly `clips_per_class` times, played like the matches' rallies.
 
-    Classes are shuffled and dealt round-robin to sessions, so each session holds several
-    classes (as in the real data, where one session's shots span most classes). Within a set,
-    shot indices and start frames increase; consecutive shots often touch (clips run hit to hit).
+    Each serve opens a rally; each next stroke is a likely reply to the last (`reply_weights`),
+    weighted by how many of its class are still wanted, so the counts come out exact.
+    """
+    wanted = np.full(NUM_CLASSES, clips_per_class)
+    serves, rallying = np.array(SERVES), np.array(RALLYING)
+    rallies: list[list[int]] = []
+    while wanted[serves].sum():
+        serve = int(rng.choice(serves, p=wanted[serves] / wanted[serves].sum()))
+        wanted[serve] -= 1
+        others = wanted[rallying].sum()
+        share = (
+            others
+            if not wanted[serves].sum()
+            else max(1, round(others / (wanted[serves].sum() + 1) * rng.uniform(0.6, 1.4)))
+        )
+        rally = [serve]
+        for _ in range(min(share, others)):
+            weights = reply_weights(rally[-1], rallying) * wanted[rallying]
+            rally.append(int(rng.choice(rallying, p=weights / weights.sum())))
+            wanted[rally[-1]] -= 1
+        rallies.append(rally)
+    return rallies
+
+
+def plan_dataset(clips_per_class: int, num_sessions: int, fps: float, seed: int) -> list[SetPlan]:
+    """Decide every rally and the clips cut from it: class, session, set, shot index, frames, side.
+
+    Rallies are dealt to sessions, each session's rallies form 1-3 sets, and within a set the
+    rallies follow each other with pauses. A clip runs from its hit to the next (a rally's last
+    from its hit to just after the landing), so consecutive clips touch, as in the real data.
     """
     rng = np.random.default_rng((seed, 0))
-    jobs = [(c, k) for c in range(NUM_CLASSES) for k in range(clips_per_class)]
-    order = rng.permutation(len(jobs))
-    num_sessions = min(num_sessions, len(jobs))
+    rallies = deal_strokes(clips_per_class, rng)
+    num_sessions = min(num_sessions, len(rallies))
     stamps = _session_stamps(rng, num_sessions)
-    plans: list[ClipPlan] = []
+    order = rng.permutation(len(rallies))
+    after_landing = max(1, round(LAST_CLIP_AFTER_LANDING_S * fps))
+    sets: list[SetPlan] = []
     for session_no, stamp in enumerate(stamps):
-        members = [jobs[i] for i in order[session_no::num_sessions]]
-        # 1-3 sets like the real sessions, more if needed to keep shot numbers at three digits
-        num_sets = max(int(np.clip(len(members) // 8, 1, 3)), -(-len(members) // MAX_SHOTS_PER_SET))
-        set_no, shot, frame = 0, 0, 0
-        for pos, (class_id, k) in enumerate(members):
-            if 1 + pos * num_sets // len(members) != set_no:  # a new set: counters restart
-                set_no, shot, frame = set_no + 1, int(rng.integers(0, 5)), int(rng.integers(30, 600))
-            median = STROKE_STYLES[class_id].median_frames
-            length = int(np.clip(round(median * np.exp(rng.normal(0.0, 0.3))), MIN_FRAMES, MAX_FRAMES))
-            shot += int(rng.integers(1, 4))
-            side = "A" if rng.random() < 0.5 else "B"
-            plans.append(
-                ClipPlan(class_id * clips_per_class + k, class_id, stamp, set_no, shot, frame, length, side)
-            )
-            frame += length + (0 if rng.random() < 0.5 else int(rng.integers(1, 240)))
-    return plans
+        members = [rallies[i] for i in order[session_no::num_sessions]]
+        strokes = sum(len(m) for m in members)
+        num_sets = min(len(members), max(int(np.clip(strokes // 24, 1, 3)), -(-strokes // MAX_SHOTS_PER_SET)))
+        for set_no, group in enumerate(np.array_split(np.arange(len(members)), num_sets), start=1):
+            shot, frame = int(rng.integers(0, 5)), int(rng.integers(30, 600))
+            plans, clips = [], []
+            for member in group:
+                rally = plan_rally(rng, 0, fps, frame, strokes=members[member], least_gap=MIN_FRAMES)
+                stops = [*rally.hits[1:], rally.landing + after_landing]
+                for i, (hit, stop) in enumerate(zip(rally.hits, stops, strict=True)):
+                    shot += 1
+                    clips.append(
+                        ClipPlan(
+                            rally.strokes[i], stamp, set_no, shot, int(hit), int(stop - hit), rally.player(i)
+                        )
+                    )
+                shot += int(rng.integers(0, 3))  # strokes between rallies that are not in the dataset
+                plans.append(rally)
+                frame = rally.end + int(round(rng.uniform(*PAUSE_S) * fps))
+            total = plans[-1].end + 1
+            sets.append(SetPlan((seed, session_no, set_no), tuple(plans), tuple(clips), total))
+    return sets
 
 
-def _write_clip(job: tuple[Path, ClipPlan, int, int, float, int]) -> None:
-    """Render and encode one planned clip (a top-level function so worker processes can run it)."""
-    path, plan, width, height, fps, seed = job
-    rng = np.random.default_rng((seed, 2, plan.index))
-    write_video(path, render_stroke_frames(plan.class_id, plan.num_frames, width, height, rng), fps)
+def _write_clip(job: tuple[Path, Track, ClipPlan, int, int, float, tuple[int, ...]]) -> None:
+    """Render and encode one clip from its window of the set's track (top level: workers run it)."""
+    path, window, plan, width, height, fps, scene = job
+    write_video(path, render(window, width, height, scene, first_frame=plan.start), fps)
 
 
 def _prepare_output(output: Path, overwrite: bool) -> None:
@@ -215,9 +210,9 @@ def write_synthetic_dataset(
     """Write synthetic H.264 clips in the VideoBadminton layout; returns the inner dataset folder.
 
     Layout: `output/VideoBadminton_Dataset/VideoBadminton_Dataset/NN_Class Name/<real-style>.mp4`,
-    plus `output/{train,val,test}.txt` when `split_files`. Clip lengths follow a class-dependent
-    log-normal (mostly 20-60 frames), and a clip's name range end - start + 1 equals its frame count.
-    Every clip has its own random stream, so `num_workers` processes write the very same bytes
+    plus `output/{train,val,test}.txt` when `split_files`. Clips run hit to hit in synthetic rallies
+    (fast strokes are shorter; 0.55-1.6 s), and a clip's name range end - start + 1 equals its frame
+    count. Rendering is fixed by the plan, so `num_workers` processes write the very same bytes
     (they are spawned: a calling script needs the usual `if __name__ == "__main__":` guard).
     """
     if clips_per_class < 1 or num_sessions < 1:
@@ -232,8 +227,16 @@ def write_synthetic_dataset(
     root = output / DATASET_DIRNAME / DATASET_DIRNAME
     for folder in FOLDER_NAMES:
         (root / folder).mkdir(parents=True, exist_ok=True)
-    plans = plan_clips(clips_per_class, num_sessions, seed)
-    jobs = [(root / FOLDER_NAMES[p.class_id] / p.file_name, p, width, height, fps, seed) for p in plans]
+    sets = plan_dataset(clips_per_class, num_sessions, fps, seed)
+    plans = [clip for one_set in sets for clip in one_set.clips]
+    jobs = []
+    for one_set in sets:
+        track = one_set.track(fps, seed)
+        jobs += [
+            (root / FOLDER_NAMES[p.class_id] / p.file_name, track.window(p.start, p.start + p.num_frames), p,
+             width, height, fps, one_set.scene)
+            for p in one_set.clips
+        ]  # fmt: skip
     bar = tqdm(total=len(jobs), desc="synthetic clips", unit="clip", disable=not progress)
     if num_workers > 1:  # spawn, not fork: the caller may hold threads (torch, tokenizers)
         with ProcessPoolExecutor(num_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -261,7 +264,8 @@ class SynthArguments:
     output: str = field(
         metadata={
             "help": "Dataset mode: directory to create (gets VideoBadminton_Dataset/VideoBadminton_Dataset/ and "
-            "train/val/test.txt). Rally mode: the rally .mp4 path, or a directory that gets rally.mp4 + rally.json."
+            "train/val/test.txt). Rally and match mode: the .mp4 path, or a directory that gets rally.mp4 "
+            "(match.mp4) and its truth .json."
         }
     )
     clips_per_class: int = field(
@@ -292,38 +296,74 @@ class SynthArguments:
         default=1, metadata={"help": "Processes that encode clips in parallel (same bytes)."}
     )
     rally: bool = field(
-        default=False, metadata={"help": "Write one synthetic rally video with known hit times instead."}
+        default=False,
+        metadata={
+            "help": "Write one synthetic rally video (hit clicks over quiet noise) with its truth JSON."
+        },
     )
     num_hits: int = field(default=6, metadata={"help": "Rally mode: number of hits (strokes) in the rally."})
+    match: bool = field(
+        default=False,
+        metadata={
+            "help": "Write a synthetic match: rallies with pauses, the server changing, applause, voices and "
+            "footsteps in the sound, and the truth (hits, strokes, players, rallies) in JSON."
+        },
+    )
+    num_rallies: int = field(default=4, metadata={"help": "Match mode: number of rallies."})
+    minutes: float = field(
+        default=0.0, metadata={"help": "Match mode: fill this many minutes with rallies instead (0: off)."}
+    )
     audio: bool = field(
         default=True,
-        metadata={"help": "Rally mode: add the AAC track with hit clicks (--no_audio: silent video)."},
+        metadata={"help": "Rally and match mode: write the AAC sound track (--no_audio: a silent video)."},
     )
-    sample_rate: int = field(default=16000, metadata={"help": "Rally mode: audio sample rate in Hz."})
+    sample_rate: int = field(
+        default=16000, metadata={"help": "Rally and match mode: audio sample rate in Hz."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.rally and self.match:
+            raise ValueError("--rally and --match exclude each other: pick one.")
+        whole = {
+            "clips_per_class": self.clips_per_class, "num_sessions": self.num_sessions,
+            "num_workers": self.num_workers, "num_hits": self.num_hits, "num_rallies": self.num_rallies,
+            "sample_rate": self.sample_rate,
+        }  # fmt: skip
+        for name, value in whole.items():
+            if value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
+        if self.fps <= 0 or self.minutes < 0 or self.seed < 0:
+            raise ValueError(
+                f"--fps must be > 0, --minutes and --seed >= 0; got {self.fps}, {self.minutes}, {self.seed}."
+            )
+        check_frame_size(self.width, self.height)
 
 
-def _rally_paths(output: str) -> Path:
-    """`--output` in rally mode: an .mp4 path is used as is, anything else is a directory."""
+def _video_path(output: str, default_name: str) -> Path:
+    """`--output` in rally or match mode: an .mp4 path is used as is, anything else is a directory."""
     path = Path(output)
-    return path if path.suffix.lower() == ".mp4" else path / "rally.mp4"
+    return path if path.suffix.lower() == ".mp4" else path / default_name
 
 
-def _run_rally(args: SynthArguments) -> None:
-    from shuttlesense.synthetic.rally import write_synthetic_rally
+def _run_video(args: SynthArguments) -> None:
+    from shuttlesense.synthetic.match import write_synthetic_match, write_synthetic_rally
 
-    video = _rally_paths(args.output)
+    video = _video_path(args.output, "match.mp4" if args.match else "rally.mp4")
     sidecar = video.with_suffix(".json")
     existing = [p for p in (video, sidecar) if p.exists()]
     if existing and not args.overwrite:
         raise FileExistsError(f"{existing[0]} already exists; pass --overwrite to replace it.")
-    video.parent.mkdir(parents=True, exist_ok=True)
-    info = write_synthetic_rally(
-        video, num_hits=args.num_hits, fps=args.fps, width=args.width, height=args.height,
-        seed=args.seed, sample_rate=args.sample_rate, with_audio=args.audio,
-    )  # fmt: skip
+    common = {
+        "fps": args.fps, "width": args.width, "height": args.height, "seed": args.seed,
+        "sample_rate": args.sample_rate, "with_audio": args.audio,
+    }  # fmt: skip
+    if args.match:
+        info = write_synthetic_match(video, num_rallies=args.num_rallies, minutes=args.minutes, **common)
+    else:
+        info = write_synthetic_rally(video, num_hits=args.num_hits, **common)
     logger.info(
-        "Wrote a %.2f s synthetic rally with %d hits (audio: %s) to %s; hit times in %s",
-        info["duration"], len(info["hits"]), info["has_audio"], video, sidecar,
+        "Wrote a %.2f s synthetic %s with %d rallies and %d hits (audio: %s) to %s; the truth is in %s",
+        info["duration"], info["kind"], len(info["rallies"]), len(info["hits"]), info["has_audio"], video, sidecar,
     )  # fmt: skip
 
 
@@ -336,11 +376,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv,
         prog="synth",
         description="Write synthetic badminton stroke clips in the real VideoBadminton layout (folders, clip "
-        "names, split files), or with --rally one rally video with audio clicks at known hit times. For tests, "
-        "demos and smoke runs; the clips are learnable but look nothing like real badminton.",
+        "names, split files), cut hit to hit from synthetic rallies; with --rally one rally video, with --match a "
+        "match (rallies, pauses, crowd sounds), each with its truth JSON. For tests, demos and smoke runs; the "
+        "clips are learnable but look nothing like real badminton.",
     )
-    if args.rally:
-        _run_rally(args)
+    if args.rally or args.match:
+        _run_video(args)
         return 0
     root = write_synthetic_dataset(
         args.output, clips_per_class=args.clips_per_class, width=args.width, height=args.height, fps=args.fps,

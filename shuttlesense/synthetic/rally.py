@@ -1,76 +1,136 @@
-"""A synthetic rally video with known hit times, for testing hit detection and segmentation.
+"""The synthetic rally world: rally plans, where everything is at every frame, and the pictures.
 
-Why: hit detection (audio onsets, shuttle direction changes) and the rally -> segments ->
-strokes pipeline need ground truth that real footage here cannot give. Two players trade
-shots; between hits the shuttle follows the played class's path from `scene` (arc,
-speed profile, landing point), so its horizontal direction flips at every hit, and the AAC
-track has a sharp click exactly at each hit on top of low background noise. A JSON file next
-to the video records the hits.
+Why one world for everything: VideoBadminton's clips were cut from match video hit to hit, both
+players hitting, so the synthetic stroke clips (`clips`), single rallies and whole matches
+(`match`) are all cut from, or made of, rallies drawn by this code. A model trained on the clips
+then sees what `analyze` cuts from a match.
+
+A rally: the server holds the shuttle still for a moment and serves; the players alternate (A from
+the left, B from the right); each shot flies from its hitter's contact point (its class's place,
+`scene.STROKE_STYLES`) to the next hitter's; the last one lands, lies on the floor and is picked up
+(it vanishes) while both players walk back to their waiting places.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from shuttlesense.data.video_writer import check_frame_size, write_video
-from shuttlesense.labels import NUM_CLASSES, by_id
+from shuttlesense.labels import NUM_CLASSES
 from shuttlesense.synthetic.scene import (
     CONTACT_DX,
     FEET_Y,
-    HITTER,
-    RECEIVER,
+    PLAYER_A,
+    PLAYER_B,
     STROKE_STYLES,
     block_noise,
     court_background,
     draw_player,
     draw_shuttle,
     finish_frame,
+    reply_weights,
     shuttle_path,
 )
 
-logger = logging.getLogger(__name__)
-
-SERVES = (0, 13)  # Short Serve, Long Serve: a rally starts with one
-MIN_GAP_S, MAX_GAP_S = 0.6, 1.5
-TAIL_FLIGHT_S, TAIL_REST_S = 1.0, 0.5  # the last shot's flight, then the shuttle lies still
-CLICK_S, CLICK_DECAY_S, CLICK_LEVEL, NOISE_LEVEL = 0.006, 0.0008, 0.8, 0.01
+SERVES = (0, 13)  # Short Serve, Long Serve: a rally starts with one, and only then
+RALLYING = tuple(c for c in range(NUM_CLASSES) if c not in SERVES)
+MIN_GAP_S, MAX_GAP_S = 0.55, 1.6  # time from one hit to the next
+HOLD_S = 0.6  # the server holds the shuttle still this long before serving
+TAIL_FLIGHT_S = 1.0  # the last shot lands after this x its style's `flight`
+REST_S = 0.8  # then lies on the floor this long before it is picked up
+READY_X = (0.25, 0.75)  # where A and B wait between rallies
+JITTER = 0.03  # positional jitter, fraction of the frame
+SERVE_JITTER = 0.015  # serves are hit from a marked box: less spread
+TOP_Y = 0.1  # the highest the shuttle flies (fraction of the frame height from the top)
 
 
 @dataclass(frozen=True)
-class _Track:
+class RallyPlan:
+    """One rally in a video: its strokes, who served, and when each hit happens (frames)."""
+
+    strokes: tuple[int, ...]
+    server: int  # 0: A serves (from the left), 1: B
+    serve_frame: int  # frame of the serve in the video
+    gaps: tuple[int, ...]  # frames from each hit to the next (one fewer than strokes)
+    tail: int  # frames from the last hit to the landing
+    rest: int  # frames the shuttle lies on the floor
+    seed: int  # the rally's own jitter stream
+
+    @property
+    def hits(self) -> np.ndarray:
+        return self.serve_frame + np.concatenate([[0], np.cumsum(self.gaps, dtype=int)]).astype(int)
+
+    @property
+    def landing(self) -> int:
+        return int(self.hits[-1] + self.tail)
+
+    @property
+    def end(self) -> int:
+        """The last frame the shuttle is seen (lying where it landed)."""
+        return self.landing + self.rest
+
+    def player(self, i: int) -> str:
+        """Who plays hit `i`: "A" or "B" (they alternate from the server)."""
+        return "AB"[(self.server + i) % 2]
+
+
+def _frames(seconds: float, fps: float) -> int:
+    return max(1, int(round(seconds * fps)))
+
+
+def gap_frames(class_id: int, fps: float, rng: np.random.Generator, least: int = 1) -> int:
+    """Frames from a stroke to the next hit: the class's typical time, +-20 % log-normal."""
+    seconds = STROKE_STYLES[class_id].median_frames / 30 * math.exp(rng.normal(0.0, 0.2))
+    lo, hi = math.ceil(MIN_GAP_S * fps), math.floor(MAX_GAP_S * fps)
+    return max(least, int(np.clip(round(seconds * fps), lo, hi)))
+
+
+def plan_rally(
+    rng: np.random.Generator,
+    num_hits: int,
+    fps: float,
+    serve_frame: int,
+    strokes: Sequence[int] | None = None,
+    server: int | None = None,
+    least_gap: int = 1,
+) -> RallyPlan:
+    """A rally starting at `serve_frame`: given strokes, or a serve and likely replies; given or random server."""
+    if strokes is None:
+        strokes = [int(rng.choice(SERVES))]
+        for _ in range(num_hits - 1):
+            weights = reply_weights(strokes[-1], np.array(RALLYING))
+            strokes.append(int(rng.choice(RALLYING, p=weights / weights.sum())))
+    strokes = tuple(int(c) for c in strokes)
+    if server is None:
+        server = int(rng.integers(2))
+    gaps = tuple(gap_frames(c, fps, rng, least_gap) for c in strokes[:-1])
+    tail = max(least_gap, _frames(TAIL_FLIGHT_S * STROKE_STYLES[strokes[-1]].flight, fps))
+    return RallyPlan(strokes, server, serve_frame, gaps, tail, _frames(REST_S, fps), int(rng.integers(2**31)))
+
+
+@dataclass(frozen=True)
+class Track:
     """Per-frame positions of everything that moves, in normalised coordinates."""
 
     shuttle_x: np.ndarray
     shuttle_y: np.ndarray
     shuttle_scale: np.ndarray
+    shuttle_seen: np.ndarray  # False while nobody has a shuttle in play
     player_x: np.ndarray  # (2, T): A (left), B (right)
     lift: np.ndarray  # (2, T)
 
+    def __len__(self) -> int:
+        return len(self.shuttle_x)
 
-def _choose_strokes(rng: np.random.Generator, num_hits: int) -> list[int]:
-    """A serve, then strokes whose contact height suits where the previous shot arrives."""
-    strokes = [int(rng.choice(SERVES))]
-    rallying = np.array([c for c in range(NUM_CLASSES) if c not in SERVES])
-    for _ in range(num_hits - 1):
-        arrive_y = STROKE_STYLES[strokes[-1]].end_y
-        start_y = np.array([STROKE_STYLES[c].start_y for c in rallying])
-        weights = np.exp(-(((start_y - arrive_y) / 0.15) ** 2)) + 0.02
-        strokes.append(int(rng.choice(rallying, p=weights / weights.sum())))
-    return strokes
-
-
-def _hit_frames(rng: np.random.Generator, num_hits: int, fps: float) -> np.ndarray:
-    """Hit frame numbers: a short lead-in, then irregular gaps of 0.6-1.5 s (whole frames)."""
-    lead = int(round(rng.uniform(0.4, 0.8) * fps))
-    gaps = rng.integers(math.ceil(MIN_GAP_S * fps), math.floor(MAX_GAP_S * fps) + 1, size=num_hits - 1)
-    return lead + np.concatenate([[0], np.cumsum(gaps)]).astype(int)
+    def window(self, lo: int, hi: int) -> Track:
+        """Frames [lo, hi) only (what one clip needs)."""
+        return Track(
+            self.shuttle_x[lo:hi], self.shuttle_y[lo:hi], self.shuttle_scale[lo:hi],
+            self.shuttle_seen[lo:hi], self.player_x[:, lo:hi], self.lift[:, lo:hi],
+        )  # fmt: skip
 
 
 def _smooth_keyframes(frames: np.ndarray, keys: list[tuple[int, float]]) -> np.ndarray:
@@ -83,134 +143,80 @@ def _smooth_keyframes(frames: np.ndarray, keys: list[tuple[int, float]]) -> np.n
     return out
 
 
-def _track(rng: np.random.Generator, strokes: list[int], hits: np.ndarray, fps: float) -> _Track:
-    """Lay out the shuttle path between hits and the players' runs to each contact point."""
-    total = int(hits[-1] + round((TAIL_FLIGHT_S + TAIL_REST_S) * fps))
+def _mirror(x: float, side: int) -> float:
+    return x if side == 0 else 1.0 - x
+
+
+def build_track(rallies: Sequence[RallyPlan], total: int, fps: float, seed: int) -> Track:
+    """Lay out every rally of a video over `total` frames (rallies in time order, not overlapping)."""
     frames = np.arange(total)
-    first = STROKE_STYLES[strokes[0]]
-    x, y, scale = np.full(total, first.start_x), np.full(total, first.start_y), np.ones(total)
-    keys: list[list[tuple[int, float]]] = [[(0, first.player_x)], [(0, 0.76)]]
+    x, y = np.full(total, 0.5), np.full(total, FEET_Y)
+    scale, seen = np.ones(total), np.zeros(total, dtype=bool)
     lift = np.zeros((2, total))
-    position = (first.start_x, first.start_y)
-    for i, (class_id, hit) in enumerate(zip(strokes, hits, strict=True)):
-        side = i % 2
-        style = STROKE_STYLES[class_id] if side == 0 else STROKE_STYLES[class_id].mirrored()
-        last = i == len(strokes) - 1
-        stop = int(hits[i + 1]) if not last else int(hit + round(TAIL_FLIGHT_S * fps))
-        end = (
-            style.end_x + rng.uniform(-0.03, 0.03),
-            FEET_Y - 0.02 if last else style.end_y + rng.uniform(-0.03, 0.03),
-        )
-        t = np.linspace(0.0, 1.0, stop - hit + 1)
-        flight = style.flight if last else 1.0  # mid-rally the shuttle must reach the next hitter
-        px, py, progress = shuttle_path(
-            t, position, end, style.arc * rng.uniform(0.9, 1.1), style.ease, flight
-        )
-        x[hit : stop + 1], y[hit : stop + 1] = px, py
-        scale[hit : stop + 1] = 1.0 + (style.grow - 1.0) * progress
-        keys[side].append((int(hit), position[0] - CONTACT_DX if side == 0 else position[0] + CONTACT_DX))
-        jump_window = np.clip(1.0 - ((frames - hit) / (0.3 * fps)) ** 2, 0.0, None)
-        lift[side] = np.maximum(lift[side], style.jump * jump_window)
-        position = end
-    x[stop:], y[stop:], scale[stop:] = x[stop], y[stop], scale[stop]
-    for side, target in ((0, 0.25), (1, 0.75)):  # both drift back to mid-court afterwards
-        keys[side].append((total - 1, target))
+    keys: list[list[tuple[int, float]]] = [[], []]  # before its first key a player stands there
+    walk = _frames(1.2, fps)
+    for rally in rallies:
+        rng = np.random.default_rng((seed, rally.seed))
+        hits = rally.hits
+        contacts = []
+        for i, class_id in enumerate(rally.strokes):
+            side, style = (rally.server + i) % 2, STROKE_STYLES[class_id]
+            spread = SERVE_JITTER if i == 0 else JITTER
+            body = style.player_x + rng.uniform(-spread, spread)
+            contact = (_mirror(body + CONTACT_DX, side), style.start_y + rng.uniform(-spread, spread))
+            contacts.append((side, _mirror(body, side), contact))
+        landing_side = (rally.server + len(hits)) % 2
+        last = STROKE_STYLES[rally.strokes[-1]]
+        land_x = _mirror(last.target_x + CONTACT_DX + rng.uniform(-JITTER, JITTER), landing_side)
+        ends = [c[2] for c in contacts[1:]] + [(land_x, FEET_Y - 0.02)]
+        stops = [*(int(h) for h in hits[1:]), rally.landing]
+        hold = max(0, rally.serve_frame - _frames(HOLD_S, fps))
+        x[hold : hits[0]], y[hold : hits[0]] = contacts[0][2]
+        seen[hold : rally.end + 1] = True
+        receiver = 1 - contacts[0][0]
+        for side, body in ((contacts[0][0], contacts[0][1]), (receiver, READY_X[receiver])):
+            keys[side] += [(hold, body), (int(hits[0]), body)]
+        for i, (class_id, hit, stop, end) in enumerate(zip(rally.strokes, hits, stops, ends, strict=True)):
+            side, body, start = contacts[i]
+            style = STROKE_STYLES[class_id]
+            t = np.linspace(0.0, 1.0, stop - hit + 1)
+            # A high shot between two high contacts would leave the picture: it stays below TOP_Y.
+            arc = min(style.arc * rng.uniform(0.9, 1.1), (start[1] + end[1]) / 2 - TOP_Y)
+            px, py, progress = shuttle_path(t, start, end, arc, style.ease, 1.0)
+            x[hit : stop + 1], y[hit : stop + 1] = px, py
+            scale[hit : stop + 1] = 1.0 + (style.grow - 1.0) * progress
+            if i > 0:
+                keys[side].append((int(hit), body))
+            jump = np.clip(1.0 - ((frames - hit) / (0.3 * fps)) ** 2, 0.0, None)
+            lift[side] = np.maximum(lift[side], style.jump * jump)
+        x[rally.landing : rally.end + 1], y[rally.landing : rally.end + 1] = ends[-1]
+        scale[rally.landing : rally.end + 1] = scale[rally.landing]
+        for side in (0, 1):  # both walk back to their waiting places
+            keys[side].append((min(total - 1, rally.end + walk), READY_X[side]))
+    keys = [k or [(0, READY_X[side])] for side, k in enumerate(keys)]
     player_x = np.clip(np.stack([_smooth_keyframes(frames, k) for k in keys]), 0.03, 0.97)
-    return _Track(x, y, scale, player_x, lift)
+    return Track(x, y, scale, seen, player_x, lift)
 
 
-def _render(track: _Track, width: int, height: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Yield the rally's frames one by one (a long video never sits in memory)."""
-    background = court_background(width, height, rng)
-    grain = block_noise(rng, len(track.shuttle_x), width, height)
-    gain = rng.uniform(0.95, 1.05)
-    frame = np.empty((height, width, 3), dtype=np.uint8)
-    for i in range(len(track.shuttle_x)):
-        img = background.copy()
-        draw_player(img, track.player_x[0, i], track.lift[0, i], HITTER)
-        draw_player(img, track.player_x[1, i], track.lift[1, i], RECEIVER)
-        draw_shuttle(img, track.shuttle_x[i], track.shuttle_y[i], track.shuttle_scale[i])
-        finish_frame(img, gain, grain[i], frame)
-        yield frame
+def render(
+    track: Track, width: int, height: int, scene_seed: Sequence[int], first_frame: int = 0
+) -> Iterator[np.ndarray]:
+    """Yield the track's frames one by one (a long video never sits in memory).
 
-
-def rally_audio(
-    hit_times: list[float], duration: float, sample_rate: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Low background noise plus a sharp decaying click starting exactly at each hit time."""
-    audio = rng.normal(0.0, NOISE_LEVEL, int(math.ceil(duration * sample_rate))).astype(np.float32)
-    n = np.arange(max(1, int(CLICK_S * sample_rate)))
-    envelope = np.exp(-n / (CLICK_DECAY_S * sample_rate))
-    for time in hit_times:
-        onset = int(round(time * sample_rate))
-        click = CLICK_LEVEL * envelope * rng.uniform(-1.0, 1.0, len(n))
-        click[0] = CLICK_LEVEL  # the loudest sample is the onset itself
-        stop = min(len(audio), onset + len(n))
-        audio[onset:stop] += click[: stop - onset].astype(np.float32)
-    return audio
-
-
-def write_synthetic_rally(
-    output_path: str | Path,
-    num_hits: int = 6,
-    fps: float = 30,
-    width: int = 320,
-    height: int = 240,
-    seed: int = 0,
-    sample_rate: int = 16000,
-    with_audio: bool = True,
-) -> dict:
-    """Write a rally mp4 and `<name>.json` with its hit times; return the JSON's content.
-
-    Hits fall on whole frames (time = frame / fps) so video and audio agree exactly. The same
-    seed gives the same pictures with or without audio (`with_audio=False`: no audio stream).
+    The camera (background colours, exposure) comes from `scene_seed`; each frame's grain from
+    the scene seed and its frame number (`first_frame` + i), so a clip cut from a video is drawn
+    exactly as the video's frames are.
     """
-    if num_hits < 1:
-        raise ValueError(f"num_hits must be >= 1, got {num_hits}.")
-    check_frame_size(width, height)
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    plan_rng = np.random.default_rng((seed, 3))
-    strokes = _choose_strokes(plan_rng, num_hits)
-    hits = _hit_frames(plan_rng, num_hits, fps)
-    track = _track(plan_rng, strokes, hits, fps)
-    duration = len(track.shuttle_x) / fps
-    times = [float(h / fps) for h in hits]
-    audio = (
-        rally_audio(times, duration, sample_rate, np.random.default_rng((seed, 5))) if with_audio else None
-    )
-    frames = _render(track, width, height, np.random.default_rng((seed, 4)))
-    write_video(output_path, frames, fps, audio=audio, sample_rate=sample_rate)
-    info = {
-        "video": output_path.name,
-        "fps": fps,
-        "duration": duration,
-        "num_frames": len(track.shuttle_x),
-        "width": width,
-        "height": height,
-        "has_audio": with_audio,
-        "sample_rate": sample_rate if with_audio else None,
-        "seed": seed,
-        "hits": [
-            {
-                "time": t,
-                "frame": int(h),
-                "class_id": c,
-                "stroke_en": by_id(c).en,
-                "stroke_zh": by_id(c).zh,
-                "player": "AB"[i % 2],
-            }
-            for i, (t, h, c) in enumerate(zip(times, hits, strokes, strict=True))
-        ],
-    }
-    sidecar = output_path.with_suffix(".json")
-    sidecar.write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    logger.info(
-        "Wrote rally %s (%.2f s, %d hits, audio=%s) and %s",
-        output_path,
-        duration,
-        num_hits,
-        with_audio,
-        sidecar.name,
-    )
-    return info
+    rng = np.random.default_rng((*scene_seed, 0))
+    background = court_background(width, height, rng)
+    gain = rng.uniform(0.95, 1.05)
+    for i in range(len(track)):
+        frame = np.empty((height, width, 3), dtype=np.uint8)  # a new array each time: callers may keep it
+        grain = block_noise(np.random.default_rng((*scene_seed, 1, first_frame + i)), 1, width, height)[0]
+        img = background.copy()
+        draw_player(img, track.player_x[0, i], track.lift[0, i], PLAYER_A)
+        draw_player(img, track.player_x[1, i], track.lift[1, i], PLAYER_B)
+        if track.shuttle_seen[i]:
+            draw_shuttle(img, track.shuttle_x[i], track.shuttle_y[i], track.shuttle_scale[i])
+        finish_frame(img, gain, grain, frame)
+        yield frame

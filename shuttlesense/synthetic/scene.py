@@ -1,10 +1,10 @@
 """Drawing pieces for synthetic badminton video: a side-on court, two players and a shuttle.
 
-Shared by the stroke-clip generator (`clips`) and the rally generator (`rally`). The
-scene is deliberately simple: a camera looks at the court from the side, the net stands in the
-middle, the hitter plays from the left half. What carries the stroke class is motion: every
-class has its own shuttle path (contact point, landing point, arc height, speed profile) and
-its own hitter position, so a small model can learn the classes from 8 frames at 56x56.
+Shared by the rally world (`rally`), which the stroke clips (`clips`) and matches (`match`) are
+cut from. The scene is deliberately simple: a camera looks at the court from the side, the net
+stands in the middle, player A (red) plays from the left half and player B (blue) from the right.
+What carries the stroke class is where it is hit from and how the shuttle flies (see
+`STROKE_STYLES`), so a small model can learn the classes from 8 frames at 56x56.
 Coordinates are fractions of the frame (x of the width, y of the height, 0 = top); sizes are
 fractions of the frame height so round things stay round.
 """
@@ -21,7 +21,7 @@ SHUTTLE_RADIUS = 0.045  # of the frame height: still ~2.5 px after downscaling t
 CONTACT_DX = 0.05  # the racket meets the shuttle this far in front of the hitter's body
 
 WALL, FLOOR, LINE = (34.0, 40.0, 62.0), (38.0, 118.0, 72.0), (232.0, 232.0, 226.0)
-NET, HITTER, RECEIVER, SHUTTLE = (
+NET, PLAYER_A, PLAYER_B, SHUTTLE = (
     (170.0, 170.0, 176.0),
     (205.0, 62.0, 50.0),
     (52.0, 84.0, 205.0),
@@ -31,58 +31,71 @@ NET, HITTER, RECEIVER, SHUTTLE = (
 
 @dataclass(frozen=True)
 class StrokeStyle:
-    """How one stroke class looks: hitter position, shuttle path and timing (all normalised).
+    """How one stroke class looks: where it is hit from, where it is sent, how it flies (normalised).
 
-    The shuttle moves from (player_x + CONTACT_DX, start_y) to (end_x, end_y) along a parabola
-    lifted by `arc` at mid-flight; progress s(t) = 1 - (1 - t / flight) ** ease, so a large
-    `ease` means a fast, decelerating shot and `flight` < 1 means it lands before the clip ends.
+    Coordinates are the left player's (A's); B plays the mirror image. The hitter stands at
+    `player_x` and meets the shuttle at (player_x + CONTACT_DX, start_y). The stroke is aimed at
+    the place (target_x, target_y) in the receiver's own coordinates, where the receiver's next
+    stroke is usually hit from; the shuttle flies there lifted by `arc` at mid-flight, with
+    progress s(t) = 1 - (1 - t) ** ease (large `ease`: a fast, decelerating shot). A rally's last
+    shot flies towards target_x and lands on the floor after `flight` of its time.
     """
 
     player_x: float
     start_y: float
-    end_x: float
-    end_y: float
+    target_x: float
+    target_y: float
     arc: float
     ease: float = 1.0
-    flight: float = 1.0
+    flight: float = 0.8
     jump: float = 0.0  # hitter's jump height (overhead shots)
     grow: float = 1.0  # shuttle size factor at the end (flies towards the camera: cross court)
-    median_frames: int = 32  # typical clip length; fast shots are shorter, like the real data
-
-    @property
-    def start_x(self) -> float:
-        return self.player_x + CONTACT_DX
-
-    def mirrored(self) -> StrokeStyle:
-        """The same stroke played from the right half (the rally's second player)."""
-        return StrokeStyle(
-            1 - self.player_x - 2 * CONTACT_DX, self.start_y, 1 - self.end_x, self.end_y, self.arc,
-            self.ease, self.flight, self.jump, self.grow, self.median_frames,
-        )  # fmt: skip
+    median_frames: int = 32  # typical frames (at 30 fps) to the next hit; fast shots are shorter
 
 
-# One entry per class id, in labels.CLASSES order. Each differs from every other in at least two of
-# hitter position, contact height, landing point, arc and speed, by much more than the jitter.
+# Where a stroke is hit from and where it is sent carry its class, as in real badminton (a smash is
+# hit high in the rear court at the opponent's body, a block low at the net back to the net): 3
+# depths x 3 contact heights, and in each of the 8 places a rally is played from one flat, fast
+# stroke and one lofted, slower one (or a jump), sent to different places. The serves share a place
+# of their own. Neighbouring places differ by far more than the +-3 % jitter.
+REAR, MID, FRONT = 0.09, 0.24, 0.39  # the hitter's distance from the left wall
+SERVE_X = 0.19  # serves are hit from behind the short service line
+HIGH, MIDDLE, LOW = 0.37, 0.56, 0.75  # contact height (0 = top of the frame)
+
+# One entry per class id, in labels.CLASSES order.
 STROKE_STYLES: tuple[StrokeStyle, ...] = (
-    StrokeStyle(0.32, 0.72, 0.60, 0.80, 0.20, 1.0, median_frames=36),  # 00 Short Serve
-    StrokeStyle(0.24, 0.60, 0.90, 0.66, 0.10, 1.6, grow=1.6, median_frames=28),  # 01 Cross Court Flight
-    StrokeStyle(0.42, 0.78, 0.90, 0.55, 0.50, 1.4, median_frames=40),  # 02 Lift
-    StrokeStyle(0.40, 0.46, 0.64, 0.84, 0.00, 2.2, 0.5, jump=0.05, median_frames=24),  # 03 Tap Smash
-    StrokeStyle(0.37, 0.72, 0.57, 0.80, 0.14, 1.0, median_frames=30),  # 04 Block
-    StrokeStyle(0.14, 0.45, 0.60, 0.82, 0.12, 1.0, median_frames=36),  # 05 Drop Shot
-    StrokeStyle(0.41, 0.58, 0.82, 0.76, 0.06, 1.5, median_frames=28),  # 06 Push Shot
-    StrokeStyle(0.26, 0.55, 0.72, 0.74, 0.16, 1.2, median_frames=32),  # 07 Transitional Slice
-    StrokeStyle(0.24, 0.44, 0.64, 0.82, 0.05, 1.8, 0.8, jump=0.03, median_frames=30),  # 08 Cut
-    StrokeStyle(0.44, 0.52, 0.68, 0.84, 0.00, 2.5, 0.4, median_frames=22),  # 09 Rush Shot
-    StrokeStyle(0.14, 0.74, 0.90, 0.50, 0.55, 1.4, median_frames=44),  # 10 Defensive Clear
-    StrokeStyle(0.12, 0.72, 0.88, 0.62, 0.08, 1.8, median_frames=30),  # 11 Defensive Drive
-    StrokeStyle(0.12, 0.42, 0.93, 0.45, 0.25, 1.3, jump=0.03, median_frames=44),  # 12 Clear
-    StrokeStyle(0.30, 0.72, 0.94, 0.52, 0.60, 1.0, median_frames=46),  # 13 Long Serve
-    StrokeStyle(0.12, 0.40, 0.80, 0.84, 0.00, 2.5, 0.6, jump=0.06, median_frames=24),  # 14 Smash
-    StrokeStyle(0.28, 0.58, 0.86, 0.58, 0.04, 1.8, median_frames=26),  # 15 Flat Shot
-    StrokeStyle(0.09, 0.56, 0.93, 0.62, 0.03, 2.0, median_frames=30),  # 16 Rear Court Flat Drive
-    StrokeStyle(0.40, 0.60, 0.68, 0.64, 0.03, 1.5, median_frames=24),  # 17 Short Flat Shot
+    StrokeStyle(SERVE_X, LOW, FRONT, HIGH, 0.10, 1.0, median_frames=28),  # 00 Short Serve
+    StrokeStyle(MID, HIGH, REAR, MIDDLE, 0.16, 1.6, grow=1.6, median_frames=28),  # 01 Cross Court Flight
+    StrokeStyle(FRONT, LOW, REAR, HIGH, 0.55, 1.4, median_frames=40),  # 02 Lift
+    StrokeStyle(FRONT, HIGH, REAR, LOW, 0.00, 2.2, 0.5, jump=0.06, median_frames=24),  # 03 Tap Smash
+    StrokeStyle(FRONT, LOW, FRONT, LOW, 0.14, 1.0, median_frames=30),  # 04 Block (just over the net)
+    StrokeStyle(REAR, MIDDLE, FRONT, LOW, 0.22, 1.0, median_frames=36),  # 05 Drop Shot
+    StrokeStyle(FRONT, MIDDLE, REAR, MIDDLE, 0.24, 1.5, median_frames=28),  # 06 Push Shot
+    StrokeStyle(MID, MIDDLE, FRONT, MIDDLE, 0.26, 1.2, median_frames=32),  # 07 Transitional Slice
+    StrokeStyle(MID, HIGH, FRONT, MIDDLE, 0.00, 1.8, 0.8, jump=0.05, median_frames=30),  # 08 Cut
+    StrokeStyle(FRONT, HIGH, FRONT, LOW, 0.14, 2.5, 0.4, median_frames=22),  # 09 Rush Shot
+    StrokeStyle(REAR, LOW, MID, HIGH, 0.55, 1.4, median_frames=44),  # 10 Defensive Clear
+    StrokeStyle(REAR, LOW, MID, MIDDLE, 0.05, 1.8, median_frames=30),  # 11 Defensive Drive
+    StrokeStyle(REAR, HIGH, REAR, HIGH, 0.32, 1.3, jump=0.03, median_frames=44),  # 12 Clear
+    StrokeStyle(SERVE_X, LOW, REAR, HIGH, 0.60, 1.0, median_frames=46),  # 13 Long Serve
+    StrokeStyle(REAR, HIGH, REAR, LOW, 0.00, 2.5, 0.6, jump=0.07, median_frames=24),  # 14 Smash
+    StrokeStyle(MID, MIDDLE, MID, MIDDLE, 0.03, 1.8, median_frames=26),  # 15 Flat Shot
+    StrokeStyle(REAR, MIDDLE, MID, HIGH, 0.03, 2.0, median_frames=30),  # 16 Rear Court Flat Drive
+    StrokeStyle(FRONT, MIDDLE, FRONT, HIGH, 0.03, 1.5, median_frames=24),  # 17 Short Flat Shot
 )
+
+
+def reply_weights(class_id: int, candidates: np.ndarray) -> np.ndarray:
+    """How likely each candidate class answers `class_id`: those hit from where it is sent.
+
+    The shuttle goes where the stroke sends it, so the reply is hit from there: Gaussian in the
+    distance between the candidate's hitting place and the target, plus a small floor so that a
+    set of clips can still hold every class equally often.
+    """
+    style = STROKE_STYLES[class_id]
+    depth = np.array([STROKE_STYLES[c].player_x for c in candidates]) - style.target_x
+    height = np.array([STROKE_STYLES[c].start_y for c in candidates]) - style.target_y
+    return np.exp(-((depth / 0.07) ** 2) - (height / 0.08) ** 2) + 0.002
 
 
 def shuttle_path(

@@ -35,13 +35,15 @@ from shuttlesense.inference.predict import VIDEO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_UPLOAD_MB = 200.0
+DEFAULT_MAX_UPLOAD_MB = 4096.0  # an hour of 1080p match video
 TOP_K = 5
 """Classes shown in the clip view's chart."""
 KEEP_RUNS = 16
 """Rally runs whose timeline and report stay on disk (older ones are deleted)."""
 SEGMENT_COLUMNS = [
     "#",
+    "rally",
+    "player",
     "start (s)",
     "end (s)",
     "hit (s)",
@@ -158,6 +160,8 @@ def segments_frame(report: dict[str, Any]) -> pd.DataFrame:
         rows.append(
             [
                 seg["index"] + 1,
+                seg.get("rally", 0) + 1,
+                seg.get("player") or "?",
                 seg["start"],
                 seg["end"],
                 seg["hit_time"],
@@ -172,9 +176,12 @@ def segments_frame(report: dict[str, Any]) -> pd.DataFrame:
 
 
 def rally_markdown(report: dict[str, Any], random_model: bool) -> str:
-    """Summary above the timeline: hits, method, time taken, and every note of the run."""
+    """Summary above the timeline: hits, rallies, strokes per player, time taken, every note of the run."""
+    summary = report.get("summary") or {}
+    rallies = summary.get("rallies", 1)
     text = (
-        f"### {report['total_hits']} hits · {report['total_segments']} strokes\n\n"
+        f"### {report['total_hits']} hits · {rallies} {'rally' if rallies == 1 else 'rallies'}"
+        f" · {report['total_segments']} strokes\n\n"
         f"Hit detection: {report['hit_detection']['method']}"
         f" · ensemble: {'on' if report.get('ensemble') else 'off'}"
     )
@@ -182,6 +189,17 @@ def rally_markdown(report: dict[str, Any], random_model: bool) -> str:
         text += f" · {report['timing'].get('total_s', 0):.1f} s"
     if random_model:
         text += "\n\n**Test model with random weights: the strokes below are meaningless.**"
+    if summary.get("rallies"):
+        text += (
+            f"\n\nRally lengths (hits): {', '.join(str(n) for n in summary['rally_hits'])}"
+            f" · mean {summary['mean_rally_hits']} · longest {summary['longest_rally_hits']}"
+        )
+        for player, strokes in summary["strokes_per_player"].items():
+            counts = ", ".join(f"{name} {count}" for name, count in strokes.items())
+            text += f"\n\n**{'Player ' + player if player != 'unknown' else 'Player unknown'}:** {counts}"
+    stopped = report.get("stopped_at")
+    if stopped:
+        text += f"\n\n**The video is damaged: analysed up to {stopped['time']:.1f} s.**"
     notes = report.get("notes") or []
     if notes:
         text += "\n\n" + "\n".join(f"- {note}" for note in notes)
@@ -247,10 +265,16 @@ class WebHandlers:
         from shuttlesense.rally.timeline import plot_timeline
 
         path = self._checked(video)
-        progress(0.05, desc="Detecting hits and recognising strokes")
+        progress(0.05, desc="Detecting hits")
         start = time.perf_counter()
+
+        def recognised(done: int, total: int) -> None:
+            progress(0.1 + 0.85 * done / max(total, 1), desc=f"Recognising strokes: {done} of {total}")
+
         try:
-            report = self.detector.process_video_with_action_recognition(path, use_ensemble=use_ensemble)
+            report = self.detector.process_video_with_action_recognition(
+                path, use_ensemble=use_ensemble, progress=recognised
+            )
         except Exception as err:
             raise self._failure(path, "Rally analysis", err) from err
         report["video"] = path.name  # the server's upload path means nothing to the user
@@ -333,18 +357,19 @@ def build_app(
                         show_heading=False,
                         elem_id="clip-chart",
                     )
-        with gr.Tab("Rally", id="rally"):
+        with gr.Tab("Rally / match", id="rally"):
             gr.Markdown(
-                "Upload a rally: hits are detected (audio clicks or shuttle direction changes), the video is "
-                "cut hit to hit, and every stroke is recognised."
+                "Upload a rally or a whole match: hits are found (the crack of each hit in the sound, or the "
+                "shuttle's turns without sound), grouped into rallies, and every stroke is named with the "
+                "player who hit it (A and B as in VideoBadminton). A long match shows its progress here."
             )
             with gr.Row():
                 with gr.Column(scale=1):
-                    rally_video = gr.Video(label="Rally", sources=["upload"], elem_id="rally-video")
+                    rally_video = gr.Video(label="Rally or match", sources=["upload"], elem_id="rally-video")
                     rally_ensemble = gr.Checkbox(
                         value=ensemble_default, label="Ensemble with VideoMAE", visible=has_ensemble
                     )
-                    rally_button = gr.Button("Analyse rally", variant="primary")
+                    rally_button = gr.Button("Analyse", variant="primary")
                 with gr.Column(scale=2):
                     rally_summary = gr.Markdown(elem_id="rally-summary")
                     rally_timeline = gr.Image(

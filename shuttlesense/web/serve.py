@@ -48,7 +48,10 @@ class ServeArguments(PipelineArguments):
         metadata={"help": "Address to bind. 0.0.0.0 exposes the app to the network: only behind a firewall."},
     )
     port: int = field(default=7860, metadata={"help": "Port to listen on."})
-    max_upload_mb: float = field(default=200.0, metadata={"help": "Largest upload accepted, in MB."})
+    max_upload_mb: float = field(
+        default=4096.0,
+        metadata={"help": "Largest upload accepted, in MB (default: an hour of 1080p match video)."},
+    )
     top_k: int = field(default=5, metadata={"help": "Classes shown in the clip view's probability chart."})
     share: bool = field(
         default=False,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shuttlesense import cli
-from shuttlesense.synthetic.rally import write_synthetic_rally
+from shuttlesense.synthetic.match import write_synthetic_rally
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from shuttlesense.rally.hits import (
     detect_hits,
     get_hit_detector,
 )
-from shuttlesense.synthetic.rally import write_synthetic_rally
+from shuttlesense.synthetic.match import write_synthetic_rally
 
 SEEDS = (0, 1)
 

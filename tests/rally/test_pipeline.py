@@ -5,16 +5,20 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import decord
 import numpy as np
 import pytest
 
 from shuttlesense import labels
+from shuttlesense.data.video_io import DecodedClip
 from shuttlesense.data.video_writer import write_video
 from shuttlesense.rally.config import SECTIONS, load_pipeline_config
-from shuttlesense.rally.hits import HitDetectionError
+from shuttlesense.rally.frame_collector import ClipSpec, FrameCollector
+from shuttlesense.rally.hits import HitDetectionError, detect_hits
 from shuttlesense.rally.pipeline import QwenVLEnhancedDetector, create_qwen_vl_enhanced_detector
+from shuttlesense.rally.segments import make_segments
 from shuttlesense.rally.timeline import plot_timeline
-from shuttlesense.synthetic.rally import write_synthetic_rally
+from shuttlesense.synthetic.match import write_synthetic_rally
 
 NUM_HITS = 4
 
@@ -61,12 +65,30 @@ def test_one_segment_per_hit_with_valid_strokes(detector, rally, tmp_path: Path)
     assert report["ensemble"] is False
 
 
-def test_segment_stroke_equals_recognizing_its_clip(detector, rally, tmp_path: Path) -> None:
-    report = detector.process_video_with_action_recognition(rally[0], clips_dir=tmp_path)
-    segment = report["segments"][1]
-    direct = detector.qwen_vl.recognize_action(segment["clip"])
-    assert segment["stroke"] == direct["predicted_action"]
-    assert segment["confidence"] == pytest.approx(direct["confidence"], abs=1e-6)
+def _segment_clips(path: Path, models: list) -> list:
+    """Every segment's clip per model, as the pipeline's single decoding pass takes them."""
+    segments = make_segments(detect_hits(path).times, None)
+    specs = [ClipSpec(model.sampling, model.grid) for model in models]
+    return [item.clips for item in FrameCollector(path, segments, specs)]
+
+
+def test_a_segment_is_recognised_from_the_source_frames_its_clip_would_give(detector, rally) -> None:
+    path, truth = rally
+    report = detector.process_video_with_action_recognition(path)
+    recognizer = detector.qwen_vl
+    clips = [clips[0] for clips in _segment_clips(path, [recognizer])]
+    segment, clip = report["segments"][1], clips[1]
+    first = round(segment["start"] * 30)
+    assert clip.total_frames == round((segment["end"] - segment["start"]) * 30)
+    height, width = clip.frames.shape[1:3]
+    reader = decord.VideoReader(str(path), width=width, height=height)  # how training decodes a clip
+    source = reader.get_batch([first + i for i in clip.indices]).asnumpy()
+    assert np.abs(source.astype(int) - clip.frames).mean() < 1.0
+    direct = recognizer.recognize_action(DecodedClip(source, clip.indices, clip.fps, clip.total_frames))
+    assert segment["confidence"] == pytest.approx(direct["probabilities"][segment["stroke"]], abs=0.02)
+    assert [s["confidence"] for s in report["segments"]] == [
+        round(recognizer.recognize_action(c)["confidence"], 6) for c in clips
+    ]
 
 
 def test_silent_rally_falls_back_to_visual_and_says_so(detector, tmp_path: Path) -> None:
@@ -213,16 +235,19 @@ def test_unsure_qwen_vl_is_ensembled_with_videomae(detector, tiny_videomae, rall
     videomae = VideoMAEActionRecognizer(str(tiny_videomae))
     both = QwenVLEnhancedDetector(config, qwen_vl=detector.qwen_vl, videomae=videomae)
     report = both.process_video_with_action_recognition(rally[0], clips_dir=tmp_path)
+    clips = _segment_clips(rally[0], [detector.qwen_vl, videomae])
     assert report["ensemble"] is True and report["total_segments"] == NUM_HITS
+    assert all(Path(s["clip"]).is_file() for s in report["segments"])
     # injected models are described as loaded ones are: both are tiny random models
     assert report["models"] == {"qwen_vl": detector.qwen_vl.model_path, "videomae": str(tiny_videomae)}
     assert both.tiny_kinds == {"qwen_vl": "random", "videomae": "random"}
     assert sum("tiny RANDOM" in note for note in report["notes"]) == 2
     for segment in report["segments"]:
         assert segment["decided_by"] == "ensemble"  # random models are far below 0.9
+        qwen_clip, videomae_clip = clips[segment["index"]]
         expected = weighted_average(
-            probabilities_vector(detector.qwen_vl.recognize_action(segment["clip"])),
-            probabilities_vector(videomae.recognize_action(segment["clip"])),
+            probabilities_vector(detector.qwen_vl.recognize_action(qwen_clip)),
+            probabilities_vector(videomae.recognize_action(videomae_clip)),
             0.25,
             0.75,
         )

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from shuttlesense.data.video_io import probe_video
-from shuttlesense.rally.segments import Segment, SegmentConfig, cut_segments, make_segments
-from shuttlesense.synthetic.rally import write_synthetic_rally
+from shuttlesense.rally.segments import Segment, SegmentConfig, cut_segments, group_rallies, make_segments
+from shuttlesense.synthetic.match import write_synthetic_rally
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,24 @@ def test_windows_run_hit_to_hit_with_tail_and_padding() -> None:
     padded = make_segments(
         [0.1, 1.0], duration=1.5, config=SegmentConfig(pre_padding_s=0.2, post_padding_s=0.3)
     )
-    assert padded == [Segment(0.0, 1.3, 0.1, 0), Segment(0.8, 1.5, 1.0, 1)]
+    assert padded == [Segment(0.0, 1.3, 0.1, 0), Segment(0.8, 1.5, 1.0, 1, rally=0, shot=1)]
     assert make_segments([]) == []
+
+
+def test_a_pause_ends_a_rally_and_its_last_stroke_gets_the_tail() -> None:
+    config = SegmentConfig(last_tail_s=0.8, rally_gap_s=3.0)
+    segs = make_segments([1.0, 2.0, 12.0, 13.0, 13.5], duration=20.0, config=config)
+    assert [(s.start, s.end, s.rally, s.shot) for s in segs] == [
+        (1.0, 2.0, 0, 0),
+        (2.0, 2.8, 0, 1),  # not on to the next serve at 12.0
+        (12.0, 13.0, 1, 0),
+        (13.0, 13.5, 1, 1),
+        (13.5, 14.3, 1, 2),
+    ]
+    assert group_rallies([5.5, 1.0, 2.0, 5.0], 3.0) == [[1.0, 2.0, 5.0, 5.5]]
+    assert group_rallies([5.5, 1.0, 2.0], 3.0) == [[1.0, 2.0], [5.5]]
+    with pytest.raises(ValueError, match="rally_gap_s"):
+        SegmentConfig(rally_gap_s=0)
 
 
 def test_cut_clips_decode_with_expected_durations(rally: tuple[Path, dict], tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from shuttlesense.rally.hits import VisualHitConfig as ReExportedConfig
 from shuttlesense.rally.hits import VisualHitDetector as ReExportedDetector
 from shuttlesense.rally.visual_hits import VisualHitConfig, VisualHitDetector
 from shuttlesense.synthetic.scene import (
-    HITTER,
-    RECEIVER,
+    PLAYER_A,
+    PLAYER_B,
     block_noise,
     court_background,
     draw_player,
@@ -102,8 +102,8 @@ def _scene(path: Path, with_shuttle: bool, count: int = 90, seed: int = 0) -> Pa
     frames = []
     for i in range(count):
         img = background.copy()
-        draw_player(img, left[i], 0.0, HITTER)
-        draw_player(img, right[i], 0.03 * (i % 25 < 8), RECEIVER)  # hops now and then
+        draw_player(img, left[i], 0.0, PLAYER_A)
+        draw_player(img, right[i], 0.03 * (i % 25 < 8), PLAYER_B)  # hops now and then
         if with_shuttle:
             s = min(i / 55, 1.0)  # falling in from the top, lying on the floor from frame 55
             draw_shuttle(img, 0.55 - 0.1 * s, 0.1 + 0.74 * s**2)

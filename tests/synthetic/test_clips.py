@@ -17,8 +17,9 @@ from shuttlesense.data.scan import parse_clip_name
 from shuttlesense.data.video_writer import write_video
 from shuttlesense.labels import CLASS_NAMES_EN, CLASS_NAMES_ZH, FOLDER_NAMES, NUM_CLASSES
 from shuttlesense.synthetic import clips as synth
-from shuttlesense.synthetic.clips import render_stroke_frames, write_synthetic_dataset
-from shuttlesense.synthetic.rally import write_synthetic_rally
+from shuttlesense.synthetic.clips import write_synthetic_dataset
+from shuttlesense.synthetic.match import write_synthetic_rally
+from shuttlesense.synthetic.rally import MAX_GAP_S, MIN_GAP_S, SERVES, render
 
 WIDTH, HEIGHT = 64, 48
 # Written independently of scan.CLIP_NAME_RE, from the real example name in the design notes.
@@ -68,10 +69,35 @@ def test_layout_names_and_frame_counts(dataset):
         reader = decord.VideoReader(str(clip))
         assert len(reader) == fields.end_frame - fields.start_frame + 1, clip.name
         assert reader[0].shape == (HEIGHT, WIDTH, 3)
-        assert synth.MIN_FRAMES <= len(reader) <= synth.MAX_FRAMES
+        assert synth.MIN_FRAMES <= len(reader) <= round(MAX_GAP_S * 30)
         classes_by_session.setdefault(fields.session, set()).add(fields.class_id)
     assert len(classes_by_session) == 3
     assert all(len(classes) >= 3 for classes in classes_by_session.values())
+    sides = [parse_clip_name(c.name).side for c in clips]
+    assert sides.count("A") > 0 and sides.count("B") > 0
+
+
+def test_clips_are_cut_hit_to_hit_from_rallies():
+    """Consecutive clips of a rally touch, a rally opens with a serve and its players alternate."""
+    sets = synth.plan_dataset(3, 2, 30.0, seed=4)
+    assert sorted(c.class_id for s in sets for c in s.clips) == sorted(list(range(NUM_CLASSES)) * 3)
+    for one_set in sets:
+        clips = iter(one_set.clips)
+        for rally in one_set.rallies:
+            cut = [next(clips) for _ in rally.strokes]
+            assert cut[0].class_id in SERVES and all(c.class_id not in SERVES for c in cut[1:])
+            assert [c.start for c in cut] == list(rally.hits)
+            assert all(a.end + 1 == b.start for a, b in zip(cut, cut[1:], strict=False))  # hit to hit
+            assert [c.side for c in cut] == [rally.player(i) for i in range(len(cut))]
+            assert {c.side for c in cut[:2]} == {"A", "B"}
+        shots = [c.shot for c in one_set.clips]
+        assert shots == sorted(shots) and len(set(shots)) == len(shots)
+
+
+def _clip_frames(one_set, plan, width: int = 112, height: int = 112) -> np.ndarray:
+    track = one_set.track(30.0, 0)
+    window = track.window(plan.start, plan.start + plan.num_frames)
+    return np.stack(list(render(window, width, height, one_set.scene, plan.start)))
 
 
 def test_split_files_cover_every_clip_once(dataset):
@@ -105,7 +131,8 @@ def test_same_seed_same_bytes_even_with_workers(dataset, tmp_path):
 
 def test_encoder_is_reproducible_whatever_the_heap_holds(tmp_path):
     # Regression: x264's mb-tree read uninitialised memory at 320x240, so bytes depended on earlier allocations.
-    frames = render_stroke_frames(14, 40, 320, 240, np.random.default_rng(0))
+    one_set = synth.plan_dataset(1, 1, 30.0, seed=0)[0]
+    frames = _clip_frames(one_set, one_set.clips[0], 320, 240)
     digests = set()
     for i in range(3):
         junk = [np.random.bytes(1000 * (k + 1)) for k in range(200)]  # noqa: F841  (dirty the heap)
@@ -146,33 +173,42 @@ def _sampled_features(frames: np.ndarray, size: int = 28) -> np.ndarray:
     return small.reshape(-1)
 
 
-def test_classes_are_learnable_from_motion():
-    """Nearest class centroid on 8 frames of 28x28 must be far above chance (1/18): guards learnability."""
-    rng = np.random.default_rng(123)
-    train, test = [], []
-    for class_id in range(NUM_CLASSES):
-        for i in range(5):
-            frames = render_stroke_frames(class_id, int(rng.integers(16, 61)), 112, 112, rng)
-            (train if i < 3 else test).append((class_id, _sampled_features(frames)))
+def _shuttle_track(frames: np.ndarray, side: str) -> np.ndarray:
+    """The shuttle's (x, y) in 8 sampled frames, x measured from the hitter's own wall (mirror for B)."""
+    idx = np.linspace(0, len(frames) - 1, 8).round().astype(int)
+    x, y = _shuttle_xy(frames[idx])
+    x, y = x / frames.shape[2], y / frames.shape[1]
+    return np.concatenate([x if side == "A" else 1 - x, y])
+
+
+def test_classes_show_in_where_and_how_the_shuttle_flies():
+    """Nearest class centroid on the shuttle's sampled path must be far above chance (1/18)."""
+    items = []
+    for one_set in synth.plan_dataset(5, 2, 30.0, seed=123):
+        items += [
+            (plan.class_id, _shuttle_track(_clip_frames(one_set, plan), plan.side)) for plan in one_set.clips
+        ]
+    train = [(c, f) for i, (c, f) in enumerate(items) if i % 5 < 3]
+    test = [(c, f) for i, (c, f) in enumerate(items) if i % 5 >= 3]
     centroids = np.stack([np.mean([f for c, f in train if c == k], axis=0) for k in range(NUM_CLASSES)])
     hits = [int(np.argmin(((centroids - f) ** 2).sum(axis=1)) == c) for c, f in test]
-    assert np.mean(hits) >= 0.85
+    assert np.mean(hits) >= 0.8
 
 
-def test_decoded_clips_stay_distinguishable(dataset):
-    """1-nearest-neighbour between the two decoded clips of each class, read at 28x28 by decord."""
+def test_encoding_keeps_the_shuttle_path(dataset):
+    """Each decoded clip shows the shuttle where its plan put it (x264 at 64x48 keeps the path)."""
     _, root = dataset
-    items = []
-    for clip in sorted(root.glob("*/*.mp4")):
-        reader = decord.VideoReader(str(clip), width=28, height=28)
-        items.append(
-            (int(clip.parent.name[:2]), _sampled_features(reader.get_batch(range(len(reader))).asnumpy()))
-        )
-    feats = np.stack([f for _, f in items])
-    labels = np.array([c for c, _ in items])
-    dist = ((feats[:, None] - feats[None]) ** 2).sum(-1)
-    np.fill_diagonal(dist, np.inf)
-    assert np.mean(labels[dist.argmin(1)] == labels) >= 0.75
+    plans = {
+        p.file_name: (one_set, p) for one_set in synth.plan_dataset(2, 3, 30.0, seed=0) for p in one_set.clips
+    }
+    clips = sorted(root.glob("*/*.mp4"))
+    assert {c.name for c in clips} == set(plans)
+    for clip in clips:
+        one_set, plan = plans[clip.name]
+        decoded = decord.VideoReader(str(clip))
+        drawn = _shuttle_track(_clip_frames(one_set, plan, WIDTH, HEIGHT), plan.side)
+        seen = _shuttle_track(decoded.get_batch(range(len(decoded))).asnumpy(), plan.side)
+        assert np.abs(drawn - seen).max() <= 0.08, clip.name
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +225,11 @@ def test_rally_json_matches_hits(rally):
     assert len(hits) == 5
     times = np.array([h["time"] for h in hits])
     assert np.allclose(times, [h["frame"] / info["fps"] for h in hits])
-    assert np.all((np.diff(times) >= 0.6 - 1e-9) & (np.diff(times) <= 1.5 + 1e-9))
+    assert np.all((np.diff(times) >= MIN_GAP_S - 0.04) & (np.diff(times) <= MAX_GAP_S + 1e-9))
+    server = info["rallies"][0]["server"]
+    other = "B" if server == "A" else "A"
+    assert [h["player"] for h in hits] == [server, other] * 2 + [server]
+    assert hits[0]["class_id"] in SERVES and info["kind"] == "rally" and len(info["rallies"]) == 1
     for hit in hits:
         assert hit["stroke_en"] == CLASS_NAMES_EN[hit["class_id"]]
         assert hit["stroke_zh"] == CLASS_NAMES_ZH[hit["class_id"]]
@@ -216,23 +256,24 @@ def test_rally_audio_clicks_at_hit_times(rally):
     assert np.abs(audio[:quiet]).max() < 0.1  # background noise stays low
 
 
-def _shuttle_x(frames: np.ndarray, box: int = 5) -> np.ndarray:
-    """Shuttle x per frame: the brightest 5x5 patch (thin court lines and the heads are dimmer)."""
+def _shuttle_xy(frames: np.ndarray, box: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Shuttle (x, y) per frame: the brightest 5x5 patch (thin court lines and the heads are dimmer)."""
     luma = frames.astype(np.float32).mean(axis=-1)
     t, h, w = luma.shape
     patch = sum(luma[:, i : h - box + 1 + i, j : w - box + 1 + j] for i in range(box) for j in range(box))
     best = patch.reshape(t, -1).argmax(axis=1)
-    return best % patch.shape[2] + box / 2
+    return best % patch.shape[2] + box / 2, best // patch.shape[2] + box / 2
 
 
 def test_rally_shuttle_turns_at_each_hit(rally):
     """Between hits the shuttle crosses the court, A's shots rightwards and B's leftwards, from the hit on."""
     path, info = rally
     reader = decord.VideoReader(str(path))
-    x = _shuttle_x(reader.get_batch(range(len(reader))).asnumpy())
-    stops = [h["frame"] for h in info["hits"][1:]] + [len(x) - 1]
+    x, _ = _shuttle_xy(reader.get_batch(range(len(reader))).asnumpy())
+    landing = round(info["rallies"][0]["end"] * info["fps"])
+    stops = [h["frame"] for h in info["hits"][1:]] + [landing]
     for i, (hit, stop) in enumerate(zip(info["hits"], stops, strict=True)):
-        direction = 1 if i % 2 == 0 else -1  # A plays from the left
+        direction = 1 if hit["player"] == "A" else -1  # A plays from the left
         start = hit["frame"]
         assert direction * (x[stop] - x[start]) > 0.1 * info["width"], (i, x[start], x[stop])
         assert direction * (x[start + 5] - x[start]) > 0, (i, x[start : start + 6])
@@ -271,3 +312,23 @@ def test_cli_dataset_and_rally(tmp_path, caplog):
     assert info["video"] == "rally.mp4" and not info["has_audio"] and len(info["hits"]) == 2
     with pytest.raises(FileExistsError, match="--overwrite"):
         synth.main(["--rally", "--output", str(tmp_path / "r" / "rally.mp4")])
+    small = ["--width", "160", "--height", "120"]
+    assert synth.main(["--match", "--output", str(tmp_path / "m"), "--num-rallies", "2", *small]) == 0
+    match = json.loads((tmp_path / "m" / "match.json").read_text(encoding="utf-8"))
+    assert match["kind"] == "match" and len(match["rallies"]) == 2 and match["sounds"]["applause"]
+    assert {h["rally"] for h in match["hits"]} == {0, 1}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--rally", "--match"], "exclude each other"),
+        (["--num-rallies", "0"], "--num-rallies must be at least 1"),
+        (["--width", "63"], "even"),
+        (["--minutes", "-1"], "--minutes"),
+    ],
+)
+def test_cli_options_are_checked_where_they_are_parsed(tmp_path, argv, message):
+    with pytest.raises(ValueError, match=message):
+        synth.main(["--output", str(tmp_path / "x"), *argv])
+    assert not (tmp_path / "x").exists()

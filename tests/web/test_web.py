@@ -76,7 +76,7 @@ def bad_files(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def rally(tmp_path_factory) -> tuple[Path, dict]:
     """A 3-hit synthetic rally with audio clicks (exact hit times) and its ground truth."""
-    from shuttlesense.synthetic.rally import write_synthetic_rally
+    from shuttlesense.synthetic.match import write_synthetic_rally
 
     path = tmp_path_factory.mktemp("rally") / "rally.mp4"
     return path, write_synthetic_rally(path, num_hits=3, width=160, height=120, seed=1)
@@ -259,12 +259,13 @@ def test_browser_clip_rally_and_errors(detector, recognizer, clip, bad_files, ra
             # rally view: timeline picture, one table row per stroke, the JSON report to download
             path, truth = rally
             page.goto(url, wait_until="domcontentloaded")
-            page.get_by_role("tab", name="Rally").click()
+            page.get_by_role("tab", name="Rally / match").click()
+            expect(page.get_by_text("A long match shows its progress here")).to_be_visible()
             page.locator("#rally-video input[type=file]").set_input_files(str(path))
             expect(page.locator("#rally-video video")).to_have_count(1)
-            page.get_by_role("button", name="Analyse rally").click()
+            page.get_by_role("button", name="Analyse", exact=True).click()
             expect(page.locator("#rally-timeline img")).to_be_visible()
-            expect(page.locator("#rally-summary")).to_contain_text(f"{len(truth['hits'])} hits")
+            expect(page.locator("#rally-summary")).to_contain_text(f"{len(truth['hits'])} hits · 1 rally")
             link = page.locator("#rally-report a[href$='rally_report.json']")
             expect(link).to_have_count(1)
             downloaded = page.request.get(link.get_attribute("href")).json()
