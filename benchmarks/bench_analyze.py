@@ -33,7 +33,9 @@ MEASURE = (
 
 def measured(command: list[str]) -> tuple[float, float]:
     """Seconds and peak memory (GB) of `command`, run in a process of its own."""
-    out = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True
+    )
     code, seconds, kib = out.stdout.split()
     if code != "0":
         raise RuntimeError(f"{' '.join(command)} failed with exit code {code}")
@@ -79,7 +81,9 @@ def matches(workdir: Path, minutes: list[float]) -> dict[float, dict[str, Path]]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--minutes", type=float, nargs=2, default=[1.0, 5.0], help="the two match lengths")
     parser.add_argument("--workdir", default="outputs/bench-analyze", help="where matches and reports go")
     args = parser.parse_args()

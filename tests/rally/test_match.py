@@ -87,7 +87,9 @@ def test_the_silent_copy_gives_the_hits_by_tracking_the_shuttle(match):
     truth = match["truth"]
     found = detect_hits(match["silent"])
     assert found.method == "visual" and found.paths
-    assert _f1(found.times, [h["time"] for h in truth["hits"]]) >= 0.85  # 0.93 over seeds 1-5 of 1-min matches
+    assert (
+        _f1(found.times, [h["time"] for h in truth["hits"]]) >= 0.85
+    )  # 0.93 over seeds 1-5 of 1-min matches
     pauses = [
         [a["end"] + 0.3, b["start"] - 0.7]
         for a, b in zip(truth["rallies"], truth["rallies"][1:], strict=False)
