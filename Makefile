@@ -43,8 +43,13 @@ format: install  ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-demo: install  ## the main job on the embedded default: synthetic clips -> dataset -> LoRA -> evaluation (CPU)
+demo: install  ## the main job on the embedded default: synthetic clips -> dataset -> LoRA -> evaluation -> a match (CPU)
 	$(BIN)/shuttlesense demo --output outputs/demo
+
+bench: install  ## every benchmark, printing side-by-side ratios (slow: writes synthetic clips and matches)
+	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_scoring.py
+	$(BIN)/python benchmarks/bench_analyze.py
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -100,7 +100,7 @@ def main() -> None:
     for length, pair in files.items():
         for kind, path in pair.items():
             decode = min(plain_decode(path) for _ in range(2))
-            report = workdir / f"{path.stem}.json"
+            report = workdir / f"{path.stem}.report.json"  # not {stem}.json: that is the truth
             seconds, memory = measured(
                 [shuttlesense, "analyze", str(path), "--model-path", str(model), "--output", str(report)]
             )

@@ -47,9 +47,10 @@ class DemoArguments:
         },
     )
     steps: int = field(
-        default=1200, metadata={"help": "Training steps (the tiny model needs ~1,000 to learn)."}
+        default=2800,
+        metadata={"help": "Training steps (the tiny model needs ~2,500 to learn clips cut from rallies)."},
     )
-    clips_per_class: int = field(default=30, metadata={"help": "Synthetic clips per class (18 classes)."})
+    clips_per_class: int = field(default=60, metadata={"help": "Synthetic clips per class (18 classes)."})
     num_processes: int = field(default=2, metadata={"help": "Training processes under accelerate launch."})
     seed: int = field(default=0, metadata={"help": "Seed for the tiny model, the clips and the controls."})
 
@@ -189,7 +190,7 @@ def analyse_match(recognizer, out: Path, seed: int) -> dict[str, Any]:
     match_dir = out / "match"
     shutil.rmtree(match_dir, ignore_errors=True)
     truth = write_synthetic_match(
-        match_dir / "match.mp4", num_rallies=4, width=112, height=84, seed=seed + MATCH_SEED_OFFSET
+        match_dir / "match.mp4", num_rallies=8, width=112, height=84, seed=seed + MATCH_SEED_OFFSET
     )
     config = PipelineConfig(qwen_vl=QwenVLSection(model_path=str(out / "sft-lora"), use_ensemble=False))
     detector = QwenVLEnhancedDetector(config, qwen_vl=recognizer)
