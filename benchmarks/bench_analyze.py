@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, nargs=2, default=[1.0, 5.0], help="the two match lengths")
     parser.add_argument("--workdir", default="outputs/bench-analyze", help="where matches and reports go")
     args = parser.parse_args()
+    if not 0 < args.minutes[0] < args.minutes[1]:
+        parser.error(f"--minutes needs a shorter and a longer length, both > 0; got {args.minutes}.")
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     from shuttlesense.synthetic.tiny_models import build_tiny_model

@@ -15,7 +15,7 @@ import math
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ class _Pending:
     slots: list[list[np.ndarray | None]]
     indices: list[list[int]]
     length: int
-    last: int = field(default=0)
+    last: int  # the segment's last sampled frame: it is complete once this is decoded
 
 
 def frame_span(segment: Segment, fps: float) -> tuple[int, int]:
@@ -88,12 +88,8 @@ class FrameCollector:
         gray_width: int = 320,
     ) -> None:
         self.video_path, self.segments, self.specs = Path(video_path), list(segments), list(specs)
-        self.serves, self.before_s, self.after_s, self.gray_width = (
-            serves or {},
-            before_s,
-            after_s,
-            gray_width,
-        )
+        self.serves = serves or {}
+        self.before_s, self.after_s, self.gray_width = before_s, after_s, gray_width
         self.stopped: StoppedAt | None = None
         self.fps = 0.0
 

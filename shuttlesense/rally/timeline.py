@@ -57,9 +57,12 @@ def _overview(ax, report: dict[str, Any], rallies: list[dict[str, Any]], duratio
 
 
 def _rows(
-    ax, segments: dict[int, dict[str, Any]], rallies: list[dict[str, Any]], report: dict[str, Any]
+    ax,
+    segments: dict[int, dict[str, Any]],
+    rallies: list[dict[str, Any]],
+    report: dict[str, Any],
+    longest: float,
 ) -> None:
-    longest = max([r["end"] - r["start"] for r in rallies] + [1.0])
     for row, rally in enumerate(rallies):
         for shot, index in enumerate(rally["segments"]):
             seg = segments[index]
@@ -122,7 +125,7 @@ def plot_timeline(report: dict[str, Any], path: str | Path) -> Path:
     )
     _overview(top, report, rallies, duration)
     if rallies:
-        _rows(ax, segments, rallies, report)
+        _rows(ax, segments, rallies, report, longest)
     else:
         ax.axis("off")
     path.parent.mkdir(parents=True, exist_ok=True)

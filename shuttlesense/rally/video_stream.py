@@ -106,7 +106,7 @@ class VideoStream:
 
 
 def gray_size(width: int, height: int, max_width: int) -> tuple[int, int]:
-    """The detector's working size: `max_width` wide at most (never upscaled), even sides."""
+    """The detector's working size: `max_width` wide at most (never upscaled), the aspect kept."""
     new_width = min(max_width, width)
     new_height = max(2, int(round(height * new_width / width)))
     return new_width, new_height

@@ -182,7 +182,7 @@ def build_track(rallies: Sequence[RallyPlan], total: int, fps: float, seed: int)
             t = np.linspace(0.0, 1.0, stop - hit + 1)
             # A high shot between two high contacts would leave the picture: it stays below TOP_Y.
             arc = min(style.arc * rng.uniform(0.9, 1.1), (start[1] + end[1]) / 2 - TOP_Y)
-            px, py, progress = shuttle_path(t, start, end, arc, style.ease, 1.0)
+            px, py, progress = shuttle_path(t, start, end, arc, style.ease)
             x[hit : stop + 1], y[hit : stop + 1] = px, py
             scale[hit : stop + 1] = 1.0 + (style.grow - 1.0) * progress
             if i > 0:

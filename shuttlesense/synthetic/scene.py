@@ -38,7 +38,7 @@ class StrokeStyle:
     the place (target_x, target_y) in the receiver's own coordinates, where the receiver's next
     stroke is usually hit from; the shuttle flies there lifted by `arc` at mid-flight, with
     progress s(t) = 1 - (1 - t) ** ease (large `ease`: a fast, decelerating shot). A rally's last
-    shot flies towards target_x and lands on the floor after `flight` of its time.
+    shot flies towards target_x and lands on the floor; its flight lasts `flight` x `rally.TAIL_FLIGHT_S`.
     """
 
     player_x: float
@@ -104,10 +104,9 @@ def shuttle_path(
     end: tuple[float, float],
     arc: float,
     ease: float,
-    flight: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Shuttle (x, y) and flight progress s at normalised times `t` in [0, 1] (vectorised)."""
-    s = 1.0 - (1.0 - np.clip(np.asarray(t, dtype=np.float64) / flight, 0.0, 1.0)) ** ease
+    s = 1.0 - (1.0 - np.clip(np.asarray(t, dtype=np.float64), 0.0, 1.0)) ** ease
     x = start[0] + (end[0] - start[0]) * s
     y = start[1] + (end[1] - start[1]) * s - 4.0 * arc * s * (1.0 - s)
     return x, np.maximum(y, SHUTTLE_RADIUS), s
