@@ -37,6 +37,22 @@ class HitDetection:
         return len(self.times)
 
 
+def hit_f1(found: list[float], truth: list[float], tolerance: float = 0.05) -> tuple[float, int]:
+    """F1 of found hit times against the true ones, and how many matched.
+
+    Each true hit, in order, takes the nearest unmatched found hit if it lies within `tolerance`
+    seconds (50 ms: about a frame and a half at 30 fps, where a stroke's frames start).
+    """
+    left, matched = list(found), 0
+    for time in truth:
+        if left:
+            nearest = min(range(len(left)), key=lambda i: abs(left[i] - time))
+            if abs(left[nearest] - time) <= tolerance:
+                matched += 1
+                left.pop(nearest)
+    return (2 * matched / (len(found) + len(truth)) if found or truth else 1.0), matched
+
+
 @runtime_checkable
 class HitDetector(Protocol):
     """Anything that turns a video file into hit times."""

@@ -14,10 +14,11 @@ looks like a hit. Here the shuttle is told apart by how it looks and moves:
    move are the shuttle (players are dimmer, merged blobs bigger and dimmer), chained across the
    gaps where the hitter's blob swallows it around a hit;
 5. hits: corners of a continuous two-piece linear fit ("hinge") of the path where the shuttle
-   turns sharply; the corner that fits best times the hit, also inside a gap. A long gap is
-   timed by the turn of the blob that hid the shuttle. A flight that starts mid-frame is a
-   launch (serve), timed by tracing the flight back to the blob that held the shuttle. A
-   landing (speed -> 0) is not a hit.
+   turns sharply; the hit is timed by the hinge around the sharpest change of velocity nearby
+   (the outgoing flight bends at once), also inside a gap. A long gap is timed by the turn of
+   the blob that hid the shuttle. A flight that starts mid-frame is a launch (serve), timed by
+   tracing the flight back to the blob that held the shuttle (no holder, no launch). A landing
+   (speed -> 0) is not a hit, nor is a still blob that jumps while unseen (a shuttle picked up).
 
 Limits: a static camera and a shuttle brighter than what is behind it; without a fast shuttle
 flight there is nothing to learn its look from (no hits), and a small bright slow thing (a
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from shuttlesense.rally.hit_detection import HitDetection, HitDetectionError
+from shuttlesense.rally.path_fit import best_corner, hinge, sharpest_corner, sides, speeds, weighted_median
 from shuttlesense.rally.video_stream import VideoStream, gray, gray_size
 
 _EIGHT = np.ones((3, 3), dtype=bool)  # 8-connected blobs
@@ -113,45 +115,6 @@ class VisualHitConfig:
 def _frames(seconds: float, fps: float, least: int = 1) -> int:
     """A duration in whole frames, at least `least`."""
     return max(least, int(round(seconds * fps)))
-
-
-def _speeds(track: np.ndarray, span: int) -> np.ndarray:
-    """Speeds (px per frame) along a tracklet, each over `span` observations (jitter averages out)."""
-    moved = np.hypot(*(track[span:, 1:3] - track[:-span, 1:3]).T)
-    return moved / (track[span:, 0] - track[:-span, 0])
-
-
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    order = np.argsort(values)
-    cumulative = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
-
-
-def _hinge(rows: np.ndarray, corner: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """Least-squares p(t) = a + v_in (t - corner) up to the corner, a + v_out (t - corner) after.
-
-    `rows` are (frame, x, y); returns v_in, v_out (px per frame) and the residual (px^2).
-    """
-    dt = rows[:, 0] - corner
-    after = dt > 0
-    design = np.stack([np.ones(len(rows)), np.where(after, 0.0, dt), np.where(after, dt, 0.0)], axis=1)
-    coef, *_ = np.linalg.lstsq(design, rows[:, 1:3], rcond=None)
-    return coef[1], coef[2], float(np.sum((design @ coef - rows[:, 1:3]) ** 2))
-
-
-def _best_corner(rows: np.ndarray) -> float:
-    """The corner (frames, 0.1 resolution) whose hinge fits `rows` best, two rows or more a side."""
-    grid = np.arange(rows[1, 0], rows[-2, 0], 0.1)
-    return float(min(grid, key=lambda corner: _hinge(rows, corner)[2]))
-
-
-def _sides(path: np.ndarray, corner: float, k: int, reach: float) -> np.ndarray | None:
-    """Up to k path rows at or before `corner` and k after, if each side has 2+ within `reach` frames."""
-    split = int(np.searchsorted(path[:, 0], corner, side="right"))
-    before, after = path[max(0, split - k) : split], path[split : split + k]
-    if min(len(before), len(after)) < 2 or max(corner - before[0, 0], after[-1, 0] - corner) > reach:
-        return None
-    return np.concatenate([before, after])
 
 
 class VisualHitDetector:
@@ -271,7 +234,7 @@ class VisualHitDetector:
         cfg = self.config
         span = _frames(cfg.window_s, fps, 2)
         tracks = [t for t in tracklets if len(t) > max(span, _frames(cfg.min_track_s, fps, 3) - 1)]
-        speed = np.array([np.percentile(_speeds(t, span), 75) * fps / width for t in tracks])
+        speed = np.array([np.percentile(speeds(t, span), 75) * fps / width for t in tracks])
         fast = speed >= cfg.min_shuttle_speed
         if not fast.any():
             return []
@@ -280,8 +243,8 @@ class VisualHitDetector:
         length = np.array([len(t) for t in tracks], dtype=float)
         contrast = np.array([np.median(t[:, 4]) for t in tracks])
         size = np.array([np.median(np.sqrt(t[:, 3])) for t in tracks])
-        dimmer = np.log(_weighted_median(contrast[fast], length[fast]) / contrast)
-        bigger = np.log(size / _weighted_median(size[fast], length[fast]))
+        dimmer = np.log(weighted_median(contrast[fast], length[fast]) / contrast)
+        bigger = np.log(size / weighted_median(size[fast], length[fast]))
         alike = np.maximum(dimmer, 0) + np.maximum(bigger, 0) <= np.log(cfg.appearance_ratio)
         chosen, taken = [], set()
         for i in np.argsort(-length, kind="stable"):  # one shuttle: longer tracklets claim frames first
@@ -332,30 +295,47 @@ class VisualHitDetector:
         if len(rows) < 4:
             return None
         rows = np.array(rows[::-1])
-        corner = _best_corner(rows)
-        v_in, v_out, _ = _hinge(rows, corner)
+        corner = best_corner(rows)
+        v_in, v_out, _ = hinge(rows, corner)
         turned = np.dot(v_in, v_out) < 0 or np.hypot(*v_out) >= 2 * np.hypot(*v_in)
         return corner if turned else None
 
     @staticmethod
     def _launch_frame(
         blobs: list[np.ndarray], first: int, seen: np.ndarray, v0: np.ndarray, max_gap: int
-    ) -> float:
-        """When a shuttle first seen at frame `first` (at `seen`, velocity `v0`) left the blob that held it.
+    ) -> float | None:
+        """When a shuttle first seen at frame `first` (at `seen`, velocity `v0`) left the blob that
+        held it; None if no blob held it (then the flight did not start here: not a launch).
 
         Why not the holder's turn: a server stands still, so the blob of server and shuttle has no
-        turn to time. Its centroid, pulled towards the bright shuttle, is where the flight began:
-        the flight is traced back from `seen` to it at the launch speed.
+        turn to time. The flight is traced back from `seen` to the holder's centroid at the launch
+        speed. While the shuttle flies inside the holder's blob it pulls the centroid along, so
+        the holder is followed back to the latest frame that comes before the launch it implies.
         """
-        before = blobs[first - 1] if first >= 1 else np.zeros((0, 4))
-        speed = float(np.hypot(*v0))
-        if not len(before) or speed <= 0:
-            return float(first)
-        dist = np.hypot(*(before[:, :2] - seen).T)
-        j = int(np.argmin(dist))
-        if dist[j] > np.sqrt(before[j, 2]) + 2 * speed:
-            return float(first)
-        return float(np.clip(first - dist[j] / speed, first - max_gap, first))
+        speed, position, launch = float(np.hypot(*v0)), seen, None
+        for t in range(first - 1, max(first - 1 - max_gap, -1), -1):
+            dist = np.hypot(*(blobs[t][:, :2] - position).T)
+            j = int(np.argmin(dist)) if len(dist) and speed > 0 else -1
+            if j < 0 or dist[j] > np.sqrt(blobs[t][j, 2]) + (2 * speed if t == first - 1 else 0):
+                break
+            position = blobs[t][j, :2]
+            launch = max(first - max_gap, first - float(np.hypot(*(position - seen))) / speed)
+            if t < launch:
+                break
+        return launch
+
+    def _flies(self, rows: np.ndarray, scale: float) -> bool:
+        """Whether the shuttle in `rows` moves from frame to frame (or it cannot be told).
+
+        Why: a hit sends the shuttle flying. Fits join rows across gaps in the path, so a still
+        blob that jumps while unseen (a lying shuttle picked up) would otherwise make a turn or a
+        launch.
+        """
+        step = np.diff(rows[:, 0]) == 1
+        if not step.any():
+            return True
+        moved = np.hypot(*np.diff(rows[:, 1:3], axis=0)[step].T)
+        return float(np.median(moved)) * scale >= self.config.min_moving_speed
 
     def path_hits(
         self, path: np.ndarray, blobs: list[np.ndarray], fps: float, height: int, width: int
@@ -368,23 +348,27 @@ class VisualHitDetector:
         (x0, y0), margin = path[0, 1:3], cfg.border * width
         if first > k and len(path) >= k and margin < x0 < width - margin and margin < y0 < height - margin:
             v0 = np.polyfit(path[:k, 0], path[:k, 1:3], 1)[0]  # appears mid-frame and flies: launched
-            strength = self._strength(np.zeros(2), v0, scale)
-            if strength:
-                found.append((self._launch_frame(blobs, first, path[0, 1:3], v0, max_gap), strength))
+            strength = self._strength(np.zeros(2), v0, scale) if self._flies(path[:k], scale) else 0.0
+            launched = self._launch_frame(blobs, first, path[0, 1:3], v0, max_gap) if strength else None
+            if launched is not None:
+                found.append((launched, strength))
         scores = np.zeros(last - first + 1)
         for corner in range(first + 1, last):
-            rows = _sides(path, corner, k, k + max_gap)
-            if rows is not None:
-                scores[corner - first] = self._strength(*_hinge(rows, corner)[:2], scale)
+            rows = sides(path, corner, k, k + max_gap)
+            if rows is not None and self._flies(rows[rows[:, 0] > corner], scale):
+                scores[corner - first] = self._strength(*hinge(rows, corner)[:2], scale)
         for peak in np.flatnonzero(scores):
             left, right = scores[max(0, peak - k) : peak], scores[peak + 1 : peak + 1 + k]
             if scores[peak] < left.max(initial=0.0) or scores[peak] <= right.max(initial=0.0):
                 continue  # not the local maximum (ties go to the first)
-            rows = _sides(path, first + peak, k, k + max_gap)
+            rows = sides(path, first + peak, k, k + max_gap)
             split = int(np.searchsorted(rows[:, 0], first + peak, side="right"))
             lo, hi = rows[split - 1, 0], rows[split, 0]
-            carried = self._carrier_corner(blobs, lo, hi, rows[split, 1:3]) if hi - lo > 2 * k else None
-            found.append((_best_corner(rows) if carried is None else carried, float(scores[peak])))
+            timed = self._carrier_corner(blobs, lo, hi, rows[split, 1:3]) if hi - lo > 2 * k else None
+            if timed is None:  # the sharpest change near the peak: the strongest hinge bends late
+                near = path[np.abs(path[:, 0] - first - peak) <= 2 * k]
+                timed = sharpest_corner(near) if len(near) >= 4 else best_corner(rows)
+            found.append((timed, float(scores[peak])))
         return found
 
     def detect_in_blobs(

@@ -14,6 +14,7 @@ from shuttlesense.data.loading import FrameSampling
 from shuttlesense.data.video_io import fit_to_pixel_budget
 from shuttlesense.data.video_writer import write_video
 from shuttlesense.rally.frame_collector import ClipSpec, FrameCollector, ServeWindow
+from shuttlesense.rally.hit_detection import hit_f1
 from shuttlesense.rally.hits import HitDetectionError, detect_hits
 from shuttlesense.rally.pipeline import create_qwen_vl_enhanced_detector
 from shuttlesense.rally.segments import make_segments
@@ -21,17 +22,6 @@ from shuttlesense.rally.visual_hits import VisualHitDetector
 from shuttlesense.synthetic.match import write_synthetic_match, write_synthetic_rally
 
 SEED = 2  # its four rallies are served by both players
-
-
-def _f1(found: list[float], truth: list[float], tolerance: float = 0.05) -> float:
-    left, matched = list(found), 0
-    for time in truth:
-        if left:
-            nearest = int(np.argmin([abs(time - t) for t in left]))
-            if abs(left[nearest] - time) <= tolerance:
-                matched += 1
-                left.pop(nearest)
-    return 2 * matched / (len(found) + len(truth)) if found or truth else 1.0
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +68,7 @@ def test_the_synthetic_match_has_rallies_pauses_and_crowd(match):
 def test_applause_footsteps_and_voices_are_not_hits(match):
     truth = match["truth"]
     found = detect_hits(match["loud"], "audio")
-    assert _f1(found.times, [h["time"] for h in truth["hits"]]) >= 0.98
+    assert hit_f1(found.times, [h["time"] for h in truth["hits"]])[0] >= 0.98
     sounds = truth["sounds"]
     assert not [t for t in found.times if _in(t, sounds["applause"] + sounds["voices"], 0.2)]
 
@@ -87,9 +77,8 @@ def test_the_silent_copy_gives_the_hits_by_tracking_the_shuttle(match):
     truth = match["truth"]
     found = detect_hits(match["silent"])
     assert found.method == "visual" and found.paths
-    assert (
-        _f1(found.times, [h["time"] for h in truth["hits"]]) >= 0.85
-    )  # 0.93 over seeds 1-5 of 1-min matches
+    # This match: 0.93; pooled over 15 one-minute matches 0.97 (benchmarks/bench_hits.py).
+    assert hit_f1(found.times, [h["time"] for h in truth["hits"]])[0] >= 0.9
     pauses = [
         [a["end"] + 0.3, b["start"] - 0.7]
         for a, b in zip(truth["rallies"], truth["rallies"][1:], strict=False)

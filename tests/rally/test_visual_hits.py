@@ -126,3 +126,40 @@ def test_hits_module_reexports_the_visual_detector() -> None:
     from dataclasses import fields
 
     assert all(f.metadata.get("help") for f in fields(VisualHitConfig))
+
+
+def _dot_frames(path: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The bright dot of `_hand_made_frames` alone at `path` (a NaN row hides it); (T, 120, 160) uint8."""
+    rng = np.random.default_rng(seed)
+    frames = np.empty((len(path), 120, 160), dtype=np.uint8)
+    for t, (x, y) in enumerate(path):
+        img = np.full((120, 160), 40.0)
+        if not np.isnan(x):
+            _blob(img, x, y, 2.5, 2.5, 230.0)
+        frames[t] = np.clip(img + rng.normal(0.0, 4.0, img.shape), 0, 255)
+    return frames
+
+
+def test_a_still_dot_that_jumps_while_unseen_is_not_a_hit() -> None:
+    """A lying shuttle picked up between two frames: both sides are still, so no turn and no launch."""
+    path = np.concatenate([_dot_path(150), np.repeat(_dot_path(150)[-1:], 60, axis=0)])
+    path[170:172] = np.nan
+    path[172:] += [7.0, 0.0]
+    times, _ = VisualHitDetector().detect_in_frames(_dot_frames(path), FPS)
+    assert np.round(np.asarray(times) * FPS).astype(int).tolist() == list(TURNS)
+
+
+def test_a_hit_is_timed_at_its_turn_when_the_outgoing_flight_bends_at_once() -> None:
+    """Drag and gravity bend the path right after a hit; the far outgoing rows must not pull it late."""
+    velocity, position, rows = np.array([3.0, 0.5]), np.array([20.0, 60.0]), []
+    for t in range(90):
+        rows.append(position.copy())
+        if 38 <= t < 45:
+            velocity = velocity * 0.7  # the shuttle slows as it comes to the hitter
+        if t == 45:
+            velocity = np.array([-4.5, -3.5])
+        elif t > 45:
+            velocity = velocity * 0.9 + [0.0, 2.0]  # ...and, hit, slows and falls
+        position = position + velocity
+    times, _ = VisualHitDetector().detect_in_frames(_dot_frames(np.array(rows)), FPS)
+    np.testing.assert_allclose(np.asarray(times) * FPS, [45], atol=0.5)
