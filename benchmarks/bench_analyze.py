@@ -104,7 +104,16 @@ def main() -> None:
             decode = min(plain_decode(path) for _ in range(2))
             report = workdir / f"{path.stem}.report.json"  # not {stem}.json: that is the truth
             seconds, memory = measured(
-                [shuttlesense, "analyze", str(path), "--model-path", str(model), "--output", str(report)]
+                [
+                    shuttlesense,
+                    "analyze",
+                    str(path),
+                    "--model-path",
+                    str(model),
+                    "--output",
+                    str(report),
+                    "--overwrite",
+                ]
             )
             found = json.loads(report.read_text())
             rows[length, kind] = {"decode": decode, "analyze": seconds, "memory": memory}

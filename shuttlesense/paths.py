@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +80,12 @@ def check_output_dir(
     command: str,
     overwrite: bool = False,
     inputs: Iterable[str | Path | None] = (),
-    legacy: Sequence[str] = (),
+    legacy: Sequence[str] | Callable[[Path], bool] = (),
 ) -> Path:
     """Refuse, before any long work and without touching anything, an output folder `command` may
     not use: one that overlaps an input, is a file, or is non-empty without `overwrite` or not
     written by `command` (its `OUTPUT_MARKER`, or for outputs from before the marker, every file
-    named in `legacy`): a folder of the user's is never replaced."""
+    named in `legacy`, or `legacy(folder)` true): a folder of the user's is never replaced."""
     path = Path(output).expanduser()
     check_apart(path, inputs, command)
     if path.exists() and not path.is_dir():
@@ -93,11 +93,35 @@ def check_output_dir(
     if path.is_dir() and any(path.iterdir()):
         if not overwrite:
             raise FileExistsError(f"Output folder {path} is not empty; pass --overwrite to replace it.")
-        if written_by(path) != command and not (legacy and all((path / name).exists() for name in legacy)):
+        if written_by(path) != command and not _is_legacy(path, legacy):
             raise FileExistsError(
                 f"Output folder {path} was not written by `shuttlesense {command}`; --overwrite only "
                 "replaces such a folder. Choose a new or empty folder."
             )
+    return path
+
+
+def check_output_file(
+    output: str | Path,
+    command: str,
+    overwrite: bool,
+    inputs: Iterable[str | Path | None],
+    ours: Callable[[Path], bool],
+) -> Path:
+    """Refuse, before any long work, an output file `command` may not write: one that overlaps an
+    input or is a folder, or that exists and is not an earlier output of `command` (`ours` tells,
+    from its content) or is one but `overwrite` is not set: a file of the user's is never replaced."""
+    path = Path(output).expanduser()
+    check_apart(path, inputs, command)
+    if path.is_dir():
+        raise FileExistsError(f"Output {path} is a folder; give a file name.")
+    if path.exists():
+        if not ours(path):
+            raise FileExistsError(
+                f"Output {path} exists and was not written by `shuttlesense {command}`; choose another name."
+            )
+        if not overwrite:
+            raise FileExistsError(f"Output {path} exists; pass --overwrite to replace it.")
     return path
 
 
@@ -106,20 +130,75 @@ def claim_output_dir(
     command: str,
     overwrite: bool = False,
     inputs: Iterable[str | Path | None] = (),
-    legacy: Sequence[str] = (),
+    legacy: Sequence[str] | Callable[[Path], bool] = (),
 ) -> Path:
-    """`check_output_dir`, then an empty folder marked as `command`'s (a previous one replaced)."""
+    """`check_output_dir`, then the folder marked as `command`'s, an earlier output's files removed.
+
+    Only files the command wrote are removed: those its marker lists (`seal_output_dir`), or if
+    it never got that far, all but the files that were there before it started. Anything else
+    (a note the user put there) stays. Outputs from before the marker are replaced whole.
+    """
     path = check_output_dir(output, command, overwrite, inputs, legacy)
-    if path.is_dir() and any(path.iterdir()):
-        shutil.rmtree(path)  # checked above: written by this command
+    if path.is_dir() and any(path.iterdir()):  # checked above: written by this command
+        _remove_own_files(path)
     path.mkdir(parents=True, exist_ok=True)
-    (path / OUTPUT_MARKER).write_text(json.dumps({"command": command}) + "\n", encoding="utf-8")
+    kept = _files(path)
+    _write_marker(path, {"command": command, "kept": kept})
     return path
+
+
+def seal_output_dir(folder: str | Path) -> None:
+    """Record in `folder`'s marker the files its command wrote (all but those kept), so a later
+    `--overwrite` removes exactly those and nothing the user adds afterwards."""
+    folder = Path(folder)
+    marker = _read_marker(folder)
+    kept = set(marker.get("kept", []))
+    _write_marker(folder, {**marker, "files": [name for name in _files(folder) if name not in kept]})
 
 
 def written_by(folder: str | Path) -> str | None:
     """The command whose output `folder` is (its marker), or None."""
+    return _read_marker(Path(folder)).get("command")
+
+
+def _is_legacy(folder: Path, legacy: Sequence[str] | Callable[[Path], bool]) -> bool:
+    if callable(legacy):
+        return legacy(folder)
+    return bool(legacy) and all((folder / name).exists() for name in legacy)
+
+
+def _files(folder: Path) -> list[str]:
+    """Every file under `folder` but the marker, as sorted relative POSIX paths."""
+    return sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != OUTPUT_MARKER
+    )
+
+
+def _read_marker(folder: Path) -> dict[str, Any]:
     try:
-        return json.loads((Path(folder) / OUTPUT_MARKER).read_text(encoding="utf-8")).get("command")
-    except (OSError, ValueError, AttributeError):
-        return None
+        marker = json.loads((folder / OUTPUT_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
+def _write_marker(folder: Path, marker: dict[str, Any]) -> None:
+    (folder / OUTPUT_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
+
+
+def _remove_own_files(folder: Path) -> None:
+    """Remove what the command that marked `folder` wrote (see `claim_output_dir`)."""
+    marker = _read_marker(folder)
+    if "files" not in marker and "kept" not in marker:  # from before the file lists
+        shutil.rmtree(folder)
+        return
+    kept = set(marker.get("kept", []))
+    own = marker["files"] if "files" in marker else [name for name in _files(folder) if name not in kept]
+    for name in own:
+        target = (folder / name).resolve()
+        if folder.resolve() in target.parents and target.is_file():
+            target.unlink()
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        if not any(sub.iterdir()):
+            sub.rmdir()
+    (folder / OUTPUT_MARKER).unlink(missing_ok=True)

@@ -36,7 +36,7 @@ from shuttlesense.data.splits import (
     summarize,
 )
 from shuttlesense.data.video_io import VideoDecodeError, VideoInfo, probe_video
-from shuttlesense.paths import OUTPUT_MARKER, check_apart, check_output_dir, claim_output_dir
+from shuttlesense.paths import OUTPUT_MARKER, check_apart, check_output_dir, claim_output_dir, seal_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -282,6 +282,7 @@ def prepare_dataset(args: PrepareArguments) -> dict[str, Any]:
     (output / "README.md").write_text(
         render_dataset_card(FEATURES, split_sizes, per_class, stats), encoding="utf-8"
     )
+    seal_output_dir(output)
     return stats
 
 
@@ -334,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.export_json:
         claim_output_dir(args.export_json, "prepare --export-json", args.overwrite, inputs=[args.source])
         written = export_sharegpt(args.output, args.export_json, language=args.export_language)
+        seal_output_dir(args.export_json)
         print(f"Exported ShareGPT JSON: {', '.join(str(p) for p in written)}")
     if args.push_to_hub:
         print(f"Pushed to {push_dataset_folder(args.output, args.push_to_hub, args.private)}")

@@ -34,7 +34,7 @@ from shuttlesense.evaluation.report import (
 from shuttlesense.inference.model_source import tiny_model_kind
 from shuttlesense.inference.recognizer_args import RecognizerArguments
 from shuttlesense.inference.results import error_result
-from shuttlesense.paths import check_apart
+from shuttlesense.paths import check_output_dir, claim_output_dir, seal_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -72,21 +72,12 @@ class EvaluateArguments(RecognizerArguments):
     )
     overwrite: bool = field(
         default=False,
-        metadata={"help": "Allow a non-empty output folder; the evaluation files in it are replaced."},
+        metadata={"help": "Replace an earlier evaluation in --output_dir (only files evaluate wrote)."},
     )
 
 
-def prepare_output_dir(path: str | Path, overwrite: bool = False) -> Path:
-    """Create `path`; refuse a non-empty folder unless `overwrite` (then only our files get replaced)."""
-    path = Path(path).expanduser()
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"Output {path} exists and is not a directory.")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"Output folder {path} is not empty; pass --overwrite to replace its evaluation files."
-        )
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+LEGACY_OUTPUT = ("metrics.json", "predictions.jsonl")
+"""What an evaluation folder from before the output marker holds: --overwrite may replace it too."""
 
 
 def probability_vector(result: dict[str, Any]) -> np.ndarray:
@@ -145,7 +136,7 @@ def evaluate_model(
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1; got {limit}.")
-    output = prepare_output_dir(output_dir, overwrite)
+    output = claim_output_dir(output_dir, "evaluate", overwrite, [dataset], LEGACY_OUTPUT)
     data = load_split(dataset, split)
     if limit is not None:
         data = data.select(range(min(limit, len(data))))
@@ -224,6 +215,7 @@ def evaluate_model(
         split_method=metrics["split_method"],
         base_model=base_model,
     )
+    seal_output_dir(output)
     logger.info(
         "%s/%s: top-1 %.2f%%, mean class acc. %.2f%% over %d clips (%d failed)",
         dataset,
@@ -255,8 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from shuttlesense.cli import parse_dataclass_args
 
     args = parse_dataclass_args(EvaluateArguments, argv, prog="evaluate", description=__doc__)
-    check_apart(args.output_dir, [args.dataset, args.model_path, args.base_model], "evaluate")
-    prepare_output_dir(args.output_dir, args.overwrite)  # fail before the model loads
+    inputs = [args.dataset, args.model_path, args.base_model]
+    check_output_dir(
+        args.output_dir, "evaluate", args.overwrite, inputs, LEGACY_OUTPUT
+    )  # before the model loads
     recognizer = args.build_recognizer()
     metrics = evaluate_model(
         recognizer,

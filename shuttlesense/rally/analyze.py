@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shuttlesense.cli import text_table
-from shuttlesense.paths import check_apart
+from shuttlesense.paths import check_output_dir, check_output_file, claim_output_dir, seal_output_dir
 from shuttlesense.rally.config import PipelineArguments
 
 POSITIONAL = "video"
@@ -44,6 +44,25 @@ class AnalyzeArguments(PipelineArguments):
     no_ensemble: bool = field(
         default=False, metadata={"help": "Qwen-VL alone even if VideoMAE is configured."}
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace the report, timeline and clips folder of an earlier `analyze` (never other files)."
+        },
+    )
+
+
+REPORT_KEYS = ("total_hits", "segments", "hit_detection")
+"""Keys every analyze report has (also those of older versions): how --overwrite knows its own."""
+
+
+def is_report(path: Path) -> bool:
+    """True if `path` holds a JSON report written by `analyze`."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and all(key in report for key in REPORT_KEYS)
 
 
 def segments_table(report: dict[str, Any]) -> str:
@@ -76,19 +95,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     video = Path(args.video).expanduser()
     if not video.is_file():
         raise FileNotFoundError(f"Video file not found: {args.video}")
-    output = Path(args.output).expanduser()
+    from shuttlesense.rally.timeline import is_timeline, plot_timeline
+
+    # Before any model loads: nothing of the user's is written over, only an earlier analyze's output.
+    inputs = [video, args.config]
+    output = check_output_file(args.output, "analyze", args.overwrite, inputs, is_report)
     timeline = Path(args.timeline).expanduser() if args.timeline else output.with_suffix(".png")
-    for written in (output, timeline, args.clips_dir):  # before any model loads
-        if written is not None:
-            check_apart(written, [video, args.config], "analyze")
+    check_output_file(timeline, "analyze", args.overwrite, [*inputs, output], is_timeline)
+    if args.clips_dir is not None:
+        check_output_dir(args.clips_dir, "analyze", args.overwrite, [*inputs, output, timeline])
 
     from shuttlesense.rally.pipeline import QwenVLEnhancedDetector
-    from shuttlesense.rally.timeline import plot_timeline
 
     detector = QwenVLEnhancedDetector(args.pipeline_config())
+    clips_dir = None
+    if args.clips_dir is not None:
+        clips_dir = claim_output_dir(args.clips_dir, "analyze", args.overwrite, [*inputs, output, timeline])
     report = detector.process_video_with_action_recognition(
-        video, use_ensemble=not args.no_ensemble, clips_dir=args.clips_dir
+        video, use_ensemble=not args.no_ensemble, clips_dir=clips_dir
     )
+    if clips_dir is not None:
+        seal_output_dir(clips_dir)
     report["timeline"] = str(plot_timeline(report, timeline))
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

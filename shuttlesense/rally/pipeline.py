@@ -27,7 +27,7 @@ from shuttlesense.rally.frame_collector import ClipSpec, FrameCollector, Segment
 from shuttlesense.rally.hits import HitDetection, VisualHitDetector, detect_hits
 from shuttlesense.rally.players import player_of, serve_velocity, server_from_velocity, servers_from_paths
 from shuttlesense.rally.report import match_summary, rally_entries
-from shuttlesense.rally.segments import Segment, cut_segments, make_segments
+from shuttlesense.rally.segments import Segment, cut_segments, make_segments, refuse_existing_clips
 from shuttlesense.rally.video_stream import VideoStream
 
 logger = logging.getLogger(__name__)
@@ -180,6 +180,8 @@ class QwenVLEnhancedDetector:
         servers = servers_from_paths(
             hits, first_hits, self.config.players.a_side, self.config.hit_detection.visual.link_gap_s
         )
+        if clips_dir is not None:
+            refuse_existing_clips(video_path, segments, clips_dir)  # before the models work
         writer = None
         if clips_dir is not None and segments:
             writer = ThreadPoolExecutor(1, thread_name_prefix="shuttlesense-clips")

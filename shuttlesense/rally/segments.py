@@ -149,6 +149,19 @@ def _encode_clip(video_path: Path, segment: Segment, out_path: Path) -> None:
         write_video(out_path, frames, fps)
 
 
+def clip_path(video_path: str | Path, seg: Segment, out_dir: str | Path) -> Path:
+    """Where `cut_segments` writes the clip of `seg`: named after the video, index and window."""
+    return Path(out_dir) / f"{Path(video_path).stem}_seg{seg.index:03d}_{seg.start:.2f}-{seg.end:.2f}.mp4"
+
+
+def refuse_existing_clips(video_path: str | Path, segments: Sequence[Segment], out_dir: str | Path) -> None:
+    """FileExistsError if a clip `cut_segments` would write exists: it never replaces a file (it
+    may be the user's). Callers check before long work; `cut_segments` checks again."""
+    for seg in segments:
+        if (path := clip_path(video_path, seg, out_dir)).exists():
+            raise FileExistsError(f"Clip {path} already exists; choose an empty clips folder.")
+
+
 def cut_segments(
     video_path: str | Path,
     segments: Sequence[Segment],
@@ -165,10 +178,11 @@ def cut_segments(
     video_path, out_dir = Path(video_path), Path(out_dir)
     if not video_path.is_file():
         raise FileNotFoundError(f"Video file not found: {video_path}")
+    refuse_existing_clips(video_path, segments, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths, copied = [], 0
     for seg in segments:
-        out = out_dir / f"{video_path.stem}_seg{seg.index:03d}_{seg.start:.2f}-{seg.end:.2f}.mp4"
+        out = clip_path(video_path, seg, out_dir)
         try:
             if reencode:
                 raise ValueError("re-encode requested")

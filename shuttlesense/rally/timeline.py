@@ -105,6 +105,21 @@ def _rows(
         ax.spines[side].set_visible(False)
 
 
+SOFTWARE = "shuttlesense analyze"
+"""The timeline PNG's Software tag: how `analyze --overwrite` knows a picture is its own."""
+
+
+def is_timeline(path: str | Path) -> bool:
+    """True if `path` is a timeline PNG that `plot_timeline` drew."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.format == "PNG" and image.info.get("Software") == SOFTWARE
+    except (OSError, ValueError):
+        return False
+
+
 def plot_timeline(report: dict[str, Any], path: str | Path) -> Path:
     """Draw `report` (from `process_video_with_action_recognition`) into the PNG at `path`."""
     path = Path(path)
@@ -129,6 +144,6 @@ def plot_timeline(report: dict[str, Any], path: str | Path) -> Path:
     else:
         ax.axis("off")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, metadata={"Software": SOFTWARE})
     plt.close(fig)
     return path

@@ -11,9 +11,9 @@ from a match. Same seed, same bytes: cached datasets and tests can rely on it.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
-import shutil
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from shuttlesense.data.scan import parse_clip_name
 from shuttlesense.data.video_writer import check_frame_size, write_video
 from shuttlesense.labels import FOLDER_NAMES, NUM_CLASSES
+from shuttlesense.paths import check_output_file, claim_output_dir, seal_output_dir
 from shuttlesense.synthetic.rally import RALLYING, SERVES, RallyPlan, Track, build_track, plan_rally, render
 from shuttlesense.synthetic.scene import reply_weights
 
@@ -160,21 +161,6 @@ def _write_clip(job: tuple[Path, Track, ClipPlan, int, int, float, tuple[int, ..
     write_video(path, render(window, width, height, scene, first_frame=plan.start), fps)
 
 
-def _prepare_output(output: Path, overwrite: bool) -> None:
-    """Refuse to mix with existing files unless asked; with overwrite, remove only our own outputs."""
-    if output.exists() and not output.is_dir():
-        raise FileExistsError(f"Output path {output} exists and is not a directory.")
-    if output.is_dir() and any(output.iterdir()):
-        if not overwrite:
-            raise FileExistsError(
-                f"Output directory {output} is not empty; pass --overwrite (overwrite=True) to replace "
-                "the synthetic dataset in it."
-            )
-        shutil.rmtree(output / DATASET_DIRNAME, ignore_errors=True)
-        for split in SPLITS:
-            (output / f"{split}.txt").unlink(missing_ok=True)
-
-
 def write_split_files(output: Path, plans: Sequence[ClipPlan], seed: int) -> dict[str, int]:
     """Official-style `train/val/test.txt` (`<file name> <class id>`): a seeded random split by clip.
 
@@ -222,8 +208,7 @@ def write_synthetic_dataset(
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}.")
     check_frame_size(width, height)
-    output = Path(output)
-    _prepare_output(output, overwrite)
+    output = claim_output_dir(output, "synth", overwrite)
     root = output / DATASET_DIRNAME / DATASET_DIRNAME
     for folder in FOLDER_NAMES:
         (root / folder).mkdir(parents=True, exist_ok=True)
@@ -254,6 +239,7 @@ def write_synthetic_dataset(
     logger.info(
         "Wrote %d synthetic clips (%d classes, %d sessions) to %s", len(plans), NUM_CLASSES, sessions, root
     )
+    seal_output_dir(output)
     return root
 
 
@@ -284,7 +270,9 @@ class SynthArguments:
     num_sessions: int = field(
         default=4, metadata={"help": "Recording sessions (timestamps) the clips are spread over."}
     )
-    overwrite: bool = field(default=False, metadata={"help": "Replace earlier synthetic output at --output."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "Replace what synth wrote earlier at --output (never other files)."}
+    )
     split_files: bool = field(
         default=True,
         metadata={"help": "Write official-style train/val/test.txt split files (--no_split_files: skip)."},
@@ -345,14 +333,27 @@ def _video_path(output: str, default_name: str) -> Path:
     return path if path.suffix.lower() == ".mp4" else path / default_name
 
 
+def _is_truth(path: Path, video_name: str | None = None) -> bool:
+    """True if `path` is the truth JSON `synth --rally/--match` wrote (for the video `video_name`)."""
+    try:
+        truth = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(truth, dict)
+        and truth.get("kind") in ("rally", "match")
+        and "hits" in truth
+        and video_name in (None, truth.get("video"))
+    )
+
+
 def _run_video(args: SynthArguments) -> None:
     from shuttlesense.synthetic.match import write_synthetic_match, write_synthetic_rally
 
     video = _video_path(args.output, "match.mp4" if args.match else "rally.mp4")
     sidecar = video.with_suffix(".json")
-    existing = [p for p in (video, sidecar) if p.exists()]
-    if existing and not args.overwrite:
-        raise FileExistsError(f"{existing[0]} already exists; pass --overwrite to replace it.")
+    check_output_file(sidecar, "synth", args.overwrite, [], _is_truth)
+    check_output_file(video, "synth", args.overwrite, [], lambda path: _is_truth(sidecar, path.name))
     common = {
         "fps": args.fps, "width": args.width, "height": args.height, "seed": args.seed,
         "sample_rate": args.sample_rate, "with_audio": args.audio,

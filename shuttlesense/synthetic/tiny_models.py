@@ -25,7 +25,6 @@ Calling a saved processor with frames that are already sampled (uint8, ``(T, H, 
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +53,7 @@ from transformers import (
 
 from shuttlesense.inference.model_source import MARKER, is_tiny_model_dir
 from shuttlesense.labels import CLASS_NAMES_EN
+from shuttlesense.paths import claim_output_dir, seal_output_dir
 from shuttlesense.synthetic.tokenizer import CHAT_TEMPLATES, build_tokenizer, special_token_ids
 
 logger = logging.getLogger(__name__)
@@ -297,10 +297,7 @@ class TinyModelArguments:
     seed: int = field(default=0, metadata={"help": "Weight-initialisation seed (same seed, same weights)."})
     overwrite: bool = field(
         default=False,
-        metadata={
-            "help": "Allow a non-empty output directory: a previous tiny model there is replaced; "
-            "in any other directory same-named files are overwritten and the rest left alone."
-        },
+        metadata={"help": "Replace a tiny model this command wrote earlier at --output (never other files)."},
     )
 
 
@@ -311,35 +308,13 @@ DESCRIPTION = (
 )
 
 
-def _prepare_output(path: Path, overwrite: bool) -> None:
-    """Refuse a non-empty directory unless `overwrite`; only a previous tiny model is deleted first.
-
-    Any other directory is written into (same-named files replaced), never wiped: `--overwrite`
-    must not be able to destroy unrelated work.
-    """
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"Output {path} exists and is not a directory.")
-    if not path.is_dir() or not any(path.iterdir()):
-        return
-    if not overwrite:
-        raise FileExistsError(
-            f"Output directory {path} is not empty; pass --overwrite to write into it anyway."
-        )
-    if is_tiny_model_dir(path):
-        logger.info("Replacing the previous tiny model in %s (--overwrite).", path)
-        shutil.rmtree(path)
-    else:
-        logger.warning("Writing into non-empty %s (--overwrite): files of the same name are replaced.", path)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `shuttlesense tiny-model`."""
     from shuttlesense.cli import parse_dataclass_args
 
     args = parse_dataclass_args(TinyModelArguments, argv, prog="tiny-model", description=DESCRIPTION)
     _check_family(args.family, ALL_FAMILIES)
-    output = Path(args.output)
-    _prepare_output(output, args.overwrite)
+    output = claim_output_dir(args.output, "tiny-model", args.overwrite, legacy=is_tiny_model_dir)
     if args.family == "videomae":
         _, n_params = _build_videomae(output, args.seed, num_frames=8, image_size=56)
     else:
@@ -351,5 +326,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{n_params:,}",
         args.seed,
     )
+    seal_output_dir(output)
     logger.warning(RANDOM_WARNING)
     return 0

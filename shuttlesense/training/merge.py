@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shuttlesense.paths import check_output_dir, claim_output_dir
+from shuttlesense.paths import check_output_dir, claim_output_dir, seal_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     merged = merge_adapter(
         args.adapter, claim_output_dir(args.output, "merge", args.overwrite, inputs), args.base_model
     )
+    seal_output_dir(merged)
     logger.info("Merged %s into its base model: %s", args.adapter, merged)
     print(f"Merged model written to {merged}")
     return 0

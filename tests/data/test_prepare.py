@@ -212,9 +212,11 @@ def test_overwrite_replaces_only_a_folder_prepare_wrote(
     monkeypatch.undo()
     ours = tmp_path / "ours"
     _prepare(synthetic_source, ours)
-    (ours / "stale.txt").write_text("from an earlier run")
-    _prepare(synthetic_source, ours, overwrite=True)  # its own output: replaced
-    assert not (ours / "stale.txt").exists() and (ours / "dataset_stats.json").is_file()
+    (ours / "dataset_stats.json").write_text("spoilt")
+    (ours / "notes.txt").write_text("the user's, added later")
+    _prepare(synthetic_source, ours, overwrite=True)  # its own output: replaced, the note kept
+    assert json.loads((ours / "dataset_stats.json").read_text())["num_kept"] > 0
+    assert (ours / "notes.txt").read_text() == "the user's, added later"
 
 
 def test_export_json_refuses_a_folder_of_the_user_before_preparing(

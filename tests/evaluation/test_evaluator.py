@@ -20,6 +20,7 @@ from shuttlesense.data.video_io import VideoDecodeError, decode_frames
 from shuttlesense.evaluation.evaluator import OUTPUT_FILES, evaluate_model
 from shuttlesense.evaluation.metrics import classification_metrics
 from shuttlesense.labels import CLASS_NAMES_EN, NUM_CLASSES, by_id
+from shuttlesense.paths import OUTPUT_MARKER
 
 
 def one_hot_ish(class_id: int, confidence: float = 0.7) -> np.ndarray:
@@ -78,7 +79,7 @@ def test_evaluate_writes_every_file_with_the_expected_metrics(
     out = tmp_path / "eval"
     metrics = evaluate_model(ScriptedRecognizer(answers), str(prepared_dataset), "test", out, progress=False)
 
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUT_FILES, OUTPUT_MARKER])
     n = len(test_rows)
     assert metrics["top1"] == pytest.approx(((n + 1) // 2) / n)
     expected = classification_metrics(labels, probs)
@@ -138,16 +139,24 @@ def test_a_broken_model_stops_early(prepared_dataset: Path, tmp_path: Path):
 def test_limit_and_output_folder_rules(prepared_dataset: Path, test_rows: list[dict], tmp_path: Path):
     answers, _, _ = scripted_answers(test_rows)
     recognizer = ScriptedRecognizer(answers)
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "notes.txt").write_text("keep me")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "metrics.json").write_text("mine")
     with pytest.raises(FileExistsError, match="not empty"):
-        evaluate_model(recognizer, str(prepared_dataset), "test", out, limit=2, progress=False)
+        evaluate_model(recognizer, str(prepared_dataset), "test", theirs, limit=2, progress=False)
+    with pytest.raises(FileExistsError, match="not written by `shuttlesense evaluate`"):
+        evaluate_model(recognizer, str(prepared_dataset), "test", theirs, overwrite=True, progress=False)
+    assert [p.name for p in theirs.iterdir()] == ["metrics.json"] and recognizer.calls == 0
+
+    out = tmp_path / "out"
+    evaluate_model(recognizer, str(prepared_dataset), "test", out, limit=1, progress=False)
+    (out / "notes.txt").write_text("keep me")  # the user's, in an evaluation folder
     metrics = evaluate_model(
         recognizer, str(prepared_dataset), "test", out, limit=2, overwrite=True, progress=False
     )
-    assert metrics["num_total"] == 2 and recognizer.calls == 2
+    assert metrics["num_total"] == 2 and recognizer.calls == 3
     assert (out / "notes.txt").read_text() == "keep me", "--overwrite replaces our files only"
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 2
     with pytest.raises(ValueError, match="at least 1"):
         evaluate_model(recognizer, str(prepared_dataset), "test", tmp_path / "o2", limit=0, progress=False)
 
@@ -183,7 +192,7 @@ def test_cli_with_the_real_recognizer_on_a_tiny_model(
     argv += ["--max-pixels", str(56 * 56), "--language", "en"]
     assert cli.main(argv) == 0
     assert "noise" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUT_FILES, OUTPUT_MARKER])
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_evaluated"] == 3 and metrics["num_failed"] == 0 and metrics["tiny_model"] == "random"
     assert 0.0 <= metrics["top1"] <= 1.0 and len(metrics["confusion_matrix"]) == NUM_CLASSES

@@ -42,7 +42,7 @@ def test_analyze_writes_report_timeline_and_clips(
     assert code == 0
     report = json.loads(report_path.read_text(encoding="utf-8"))
     assert report["total_hits"] == 3 == report["total_segments"]
-    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == sorted(
+    assert sorted(p.name for p in (tmp_path / "clips").glob("*.mp4")) == sorted(
         Path(s["clip"]).name for s in report["segments"]
     )
     assert (
@@ -90,3 +90,36 @@ def test_a_report_over_the_video_is_refused_before_any_model_loads(rally: Path, 
         assert cli.main(["analyze", str(video), "--model-path", "never/loaded", *extra]) == 1
         assert "over its input" in capsys.readouterr().err
     assert video.read_bytes() == rally.read_bytes()
+
+
+def test_analyze_replaces_only_its_own_outputs_and_only_with_overwrite(
+    rally, tiny_model_dirs, tmp_path: Path, capsys
+) -> None:
+    model = str(tiny_model_dirs["qwen2_5_vl"])
+    report, clips = tmp_path / "report.json", tmp_path / "clips"
+    run = ["analyze", str(rally), "--model-path", model, "--output", str(report), "--clips-dir", str(clips)]
+    assert cli.main(run) == 0
+    first = report.read_bytes()
+    assert cli.main(run) == 1  # an earlier analyze's outputs: only with --overwrite
+    assert "exists; pass --overwrite" in capsys.readouterr().err and report.read_bytes() == first
+    (clips / "notes.txt").write_text("mine")
+    assert cli.main([*run, "--overwrite"]) == 0
+    assert json.loads(report.read_text())["total_hits"] == 3 and len(list(clips.glob("*.mp4"))) == 3
+    assert (clips / "notes.txt").read_text() == "mine"  # theirs, though in analyze's folder
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    user_json, user_png, user_clips = theirs / "data.json", theirs / "data.png", theirs / "clips"
+    user_json.write_text('{"mine": true}')
+    user_png.write_bytes(report.with_suffix(".png").read_bytes()[:100])
+    user_clips.mkdir()
+    (user_clips / "clip.mp4").write_bytes(b"mine")
+    for extra in (
+        ["--output", str(user_json)],  # a JSON that is no analyze report
+        ["--output", str(theirs / "new.json"), "--timeline", str(user_png)],  # a PNG it did not draw
+        ["--output", str(theirs / "new.json"), "--clips-dir", str(user_clips)],  # a folder of theirs
+    ):
+        assert cli.main(["analyze", str(rally), "--model-path", "never/loaded", "--overwrite", *extra]) == 1
+        assert "not written by `shuttlesense analyze`" in capsys.readouterr().err
+    assert user_json.read_text() == '{"mine": true}' and (user_clips / "clip.mp4").read_bytes() == b"mine"
+    assert len(user_png.read_bytes()) == 100 and not (theirs / "new.json").exists()

@@ -145,18 +145,24 @@ def test_encoder_is_reproducible_whatever_the_heap_holds(tmp_path):
     assert data[mvhd + 8 : mvhd + 16] == bytes(8)  # creation and modification time are zero
 
 
-def test_non_empty_output_needs_overwrite(tmp_path):
-    output = tmp_path / "busy"
-    output.mkdir()
+def test_overwrite_replaces_only_an_earlier_synth_output(tmp_path):
+    theirs = tmp_path / "theirs"  # e.g. where the real dataset was unpacked
+    real = theirs / "VideoBadminton_Dataset" / "VideoBadminton_Dataset" / "14_Smash" / "real.mp4"
+    real.parent.mkdir(parents=True)
+    real.write_bytes(b"real")
+    with pytest.raises(FileExistsError, match=r"theirs.*--overwrite"):
+        write_synthetic_dataset(theirs, 1, 32, 32, progress=False)
+    with pytest.raises(FileExistsError, match="not written by `shuttlesense synth`"):
+        write_synthetic_dataset(theirs, 1, 32, 32, progress=False, overwrite=True)
+    assert real.read_bytes() == b"real"
+
+    output = tmp_path / "synthetic"
+    write_synthetic_dataset(output, 1, 32, 32, progress=False)
+    first = sorted(output.glob("VideoBadminton_Dataset/VideoBadminton_Dataset/*/*.mp4"))
     (output / "notes.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match=r"busy.*--overwrite"):
-        write_synthetic_dataset(output, 1, 32, 32, progress=False)
-    write_synthetic_dataset(output, 1, 32, 32, progress=False, overwrite=True)
-    stale = output / "VideoBadminton_Dataset" / "VideoBadminton_Dataset" / "14_Smash" / "stale.mp4"
-    stale.write_bytes(b"old")
     write_synthetic_dataset(output, 1, 32, 32, seed=2, progress=False, overwrite=True)
-    assert not stale.exists() and (output / "notes.txt").read_text() == "keep me"
-    assert len(list(output.glob("VideoBadminton_Dataset/VideoBadminton_Dataset/*/*.mp4"))) == NUM_CLASSES
+    again = sorted(output.glob("VideoBadminton_Dataset/VideoBadminton_Dataset/*/*.mp4"))
+    assert len(again) == NUM_CLASSES and again != first and (output / "notes.txt").read_text() == "keep me"
 
 
 def test_bad_sizes_fail_before_writing(tmp_path):
