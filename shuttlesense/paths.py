@@ -27,6 +27,14 @@ def looks_local(name: str) -> bool:
     return name.count("/") == 1 and Path(name).parent.is_dir()
 
 
+def public_name(name: str) -> str:
+    """What a page shown to others may say about a model: a Hub id as is, a local folder by its
+    name only (the server's paths are nobody's business)."""
+    if Path(name).expanduser().exists() or looks_local(name):
+        return Path(name).name or name
+    return name
+
+
 def absolute_if_local(name: str) -> str:
     """An existing local path made absolute (what gets recorded stays valid from any folder); a Hub
     id, or a path that does not exist, unchanged."""

@@ -12,6 +12,7 @@ from shuttlesense.paths import (
     check_output_dir,
     check_output_file,
     claim_output_dir,
+    public_name,
     seal_output_dir,
     written_by,
 )
@@ -83,3 +84,10 @@ def test_an_output_file_is_replaced_only_if_the_command_wrote_it_and_overwrite_i
     with pytest.raises(ValueError, match="over its input"):
         check_output_file(tmp_path / "v.mp4", "analyze", True, [tmp_path / "v.mp4"], lambda path: True)
     assert report.read_text() == "mine"
+
+
+def test_a_page_names_a_local_model_by_its_folder_and_a_hub_model_by_its_id(tmp_path: Path) -> None:
+    (tmp_path / "runs" / "lora").mkdir(parents=True)
+    assert public_name(str(tmp_path / "runs" / "lora")) == "lora"
+    assert public_name("./outputs/missing") == "missing"
+    assert public_name("Qwen/Qwen2.5-VL-3B-Instruct") == "Qwen/Qwen2.5-VL-3B-Instruct"

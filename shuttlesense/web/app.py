@@ -32,6 +32,7 @@ import pandas as pd
 
 from shuttlesense.data.video_io import VideoDecodeError, probe_video
 from shuttlesense.inference.predict import VIDEO_EXTENSIONS
+from shuttlesense.paths import public_name
 
 logger = logging.getLogger(__name__)
 
@@ -118,13 +119,21 @@ def model_summary(detector: Any) -> str:
     if getattr(detector, "qwen_vl", None) is not None:
         qwen = detector.qwen_vl
         lines.append(
-            f"- Qwen-VL: `{config.qwen_vl.model_path}` (language {qwen.language}, "
+            f"- Qwen-VL: `{public_name(config.qwen_vl.model_path)}` (language {qwen.language}, "
             f"{qwen.sampling.num_frames} frames, max_pixels {qwen.sampling.max_pixels})"
         )
     if getattr(detector, "videomae", None) is not None:
-        lines.append(f"- VideoMAE: `{config.videomae.model_path}`")
-    lines += [f"- note: {note}" for note in getattr(detector, "notes", [])]
+        lines.append(f"- VideoMAE: `{public_name(config.videomae.model_path)}`")
+    paths = [p for p in (config.qwen_vl.model_path, config.videomae.model_path) if p]
+    lines += [f"- note: {without_paths(note, paths)}" for note in getattr(detector, "notes", [])]
     return "\n".join(lines)
+
+
+def without_paths(text: str, paths: list[str]) -> str:
+    """`text` with each local path in `paths` replaced by its public name (longest first)."""
+    for path in sorted(paths, key=len, reverse=True):
+        text = text.replace(path, public_name(path))
+    return text
 
 
 def clip_markdown(result: dict[str, Any], random_model: bool) -> str:
@@ -278,6 +287,7 @@ class WebHandlers:
         except Exception as err:
             raise self._failure(path, "Rally analysis", err) from err
         report["video"] = path.name  # the server's upload path means nothing to the user
+        report["models"] = {role: name and public_name(name) for role, name in report["models"].items()}
         progress(0.95, desc="Drawing the timeline")
         out = self._run_dir()
         timeline = plot_timeline(report, out / f"{path.stem}_timeline.png")

@@ -144,6 +144,11 @@ def test_rally_handler_writes_timeline_table_and_report(detector, rally):
     summary, timeline, table, report_path = handlers.analyze_rally(str(path))
     report = json.loads(Path(report_path).read_text(encoding="utf-8"))
     assert report["video"] == "rally.mp4"  # no server path leaks into the download
+    model_dir = Path(detector.config.qwen_vl.model_path)
+    assert report["models"]["qwen_vl"] == model_dir.name and str(model_dir.parent) not in json.dumps(report)
+    assert f"`{model_dir.name}`" in web.model_summary(detector) and str(model_dir) not in web.model_summary(
+        detector
+    )
     assert report["total_hits"] == len(truth["hits"]) == report["total_segments"]
     assert Path(timeline).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list(table.columns) == web.SEGMENT_COLUMNS and len(table) == report["total_segments"]
