@@ -169,12 +169,18 @@ def row_info(row: dict[str, Any]) -> VideoInfo | None:
     return None
 
 
-def load_clip(row: dict[str, Any], sampling: FrameSampling, grid: FrameGrid = FrameGrid()) -> DecodedClip:
-    """Decode the frames of one dataset row (video stored as bytes or as a path) on the model's grid."""
+def row_video(row: dict[str, Any]) -> Any:
+    """A dataset row's video as stored: its bytes, else its path."""
     video = row["video"]
     source = (video.get("bytes") or video.get("path")) if isinstance(video, dict) else video
     if source is None:
         raise ValueError(f"Row {row.get('id', '?')} has neither video bytes nor a path.")
+    return source
+
+
+def load_clip(row: dict[str, Any], sampling: FrameSampling, grid: FrameGrid = FrameGrid()) -> DecodedClip:
+    """Decode the frames of one dataset row (video stored as bytes or as a path) on the model's grid."""
+    source = row_video(row)
     info = row_info(row)
     count = sampling.frames_for(info) if info else sampling.num_frames
     return decode_frames(source, count, max_pixels=sampling.max_pixels, grid=grid, info=info)

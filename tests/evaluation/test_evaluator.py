@@ -207,3 +207,23 @@ def test_an_evaluation_inside_the_dataset_is_refused(prepared_dataset: Path, tmp
     assert cli.main([*argv, "--output-dir", str(prepared_dataset / "eval")]) == 1
     assert "over its input" in capsys.readouterr().err
     assert not (prepared_dataset / "eval").exists()
+
+
+def test_decoding_ahead_in_workers_gives_the_serial_results(
+    prepared_dataset: Path, tiny_model_dirs: dict[str, Path], tmp_path: Path
+):
+    from shuttlesense.inference.recognizer import QwenVLActionRecognizer
+
+    recognizer = QwenVLActionRecognizer(
+        str(tiny_model_dirs["qwen2_5_vl"]), language="en", num_frames=4, max_pixels=56 * 56
+    )
+    runs = {}
+    for workers in (0, 2):
+        out = tmp_path / f"workers{workers}"
+        metrics = evaluate_model(
+            recognizer, str(prepared_dataset), "test", out, limit=6, progress=False, num_workers=workers
+        )
+        assert metrics["decode_workers"] == workers and metrics["clips_per_second"] > 0
+        lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+        runs[workers] = [{k: v for k, v in line.items() if k != "seconds"} for line in lines]
+    assert len(runs[0]) == 6 and runs[0] == runs[2]
