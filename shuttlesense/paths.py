@@ -14,6 +14,41 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+VIDEO_EXTENSIONS = frozenset(
+    {
+        ".mp4",
+        ".avi",
+        ".mov",
+        ".mkv",
+        ".webm",
+        ".m4v",
+        ".mpg",
+        ".mpeg",
+        ".wmv",
+        ".flv",
+        ".3gp",
+        ".ts",
+        ".mts",
+        ".m2ts",
+    }
+)
+"""File name endings read as videos, by every command: FFmpeg opens almost anything (a text file
+as a "tty" video), so a file is only taken for a video when its name says so."""
+
+
+def require_video_name(path: str | Path) -> Path:
+    """`path` if it names an existing video file, else a one-line error saying what is wrong."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a video file.")
+    if not path.is_file():
+        raise FileNotFoundError(f"Video file not found: {path}")
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise ValueError(
+            f"{path} is not a video file (by its name; videos end in {', '.join(sorted(VIDEO_EXTENSIONS))})."
+        )
+    return path
+
 
 def looks_local(name: str) -> bool:
     """True if `name` can only be a local path, never a Hub id.
@@ -71,6 +106,7 @@ def check_apart(output: str | Path, inputs: Iterable[str | Path | None], command
     Paths are compared resolved, whether or not they exist yet; a Hub id never matches a local
     output folder in practice.
     """
+    _check_parents(Path(output).expanduser())
     out = Path(output).expanduser().resolve()
     for item in inputs:
         if item is None:
@@ -81,6 +117,15 @@ def check_apart(output: str | Path, inputs: Iterable[str | Path | None], command
                 f"shuttlesense {command} would write {output} over its input {item}; "
                 "choose an output outside the input."
             )
+
+
+def _check_parents(path: Path) -> None:
+    """An output's existing ancestors must be folders (`notes.txt/out` cannot be made)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"Output {path}: {parent} is a file, not a folder.")
+            return
 
 
 def check_output_dir(

@@ -25,6 +25,8 @@ import pytest
 
 from shuttlesense import cli
 
+PROGRESS_BAR = re.compile(r"\d+%\|")
+"""A tqdm line (e.g. `datasets` converting a dataset on first load): work shown, not an error."""
 NO_MODEL = "./no-model"
 """A model path that can only be local and does not exist: loading it fails at once."""
 
@@ -37,6 +39,7 @@ class Case:
     rc: int
     error: str
     keep: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()  # paths that must not exist afterwards (no half-made output)
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +88,11 @@ def source_and_export_folder(tmp_path: Path, synthetic_source: Path) -> dict[str
 def clip(tmp_path: Path) -> None:
     """`clip.mp4`: never decoded by these rows (they are refused before)."""
     (tmp_path / "clip.mp4").write_bytes(b"not decoded: refused before")
+
+
+def user_file_and_clip(tmp_path: Path) -> None:
+    user_file(tmp_path)
+    clip(tmp_path)
 
 
 def readme_run_folder(tmp_path: Path) -> None:
@@ -165,6 +173,22 @@ def adapter_and_user_file(tmp_path: Path) -> None:
 def adapter_and_user_folder(tmp_path: Path) -> None:
     adapter(tmp_path)
     user_folder(tmp_path)
+
+
+def sound_only(tmp_path: Path) -> None:
+    """`sound.mp4`: an mp4 with sound and no video stream (a phone's voice memo, renamed)."""
+    import av
+    import numpy as np
+
+    with av.open(str(tmp_path / "sound.mp4"), "w") as container:
+        stream = container.add_stream("aac", rate=16000, layout="mono")
+        for index in range(8):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, index * 1024
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
 
 
 def nothing(tmp_path: Path) -> None:
@@ -260,7 +284,7 @@ CASES = [
         source_and_user_file,
         (*PREPARE, "--source", "{src}", "--output", "notes.txt/out"),
         1,
-        r"notes\.txt/out: Not a directory",
+        r"notes\.txt is a file, not a folder",
         ("notes.txt",),
     ),
     Case(
@@ -337,8 +361,8 @@ CASES = [
     ),
     Case(
         "predict-model-path-is-a-file",
-        user_file,
-        ("predict", "--model-path", "notes.txt", "--video", "notes.txt"),
+        user_file_and_clip,
+        ("predict", "--model-path", "notes.txt", "--video", "clip.mp4"),
         1,
         r"notes\.txt is a file; give an adapter folder, a model folder or a Hub id",
         ("notes.txt",),
@@ -423,6 +447,17 @@ CASES = [
         1,
         r"mine was not written by `shuttlesense evaluate`",
         ("dataset", "mine"),
+    ),
+    *(
+        Case(
+            f"evaluate-limit-{value}",
+            dataset,
+            (*EVALUATE, "--output-dir", "eval", "--limit", value),
+            1,
+            rf"limit must be at least 1; got {value}\b",
+            ("dataset",),
+        )
+        for value in ("0", "-2")
     ),
     Case(
         "evaluate-num-frames-0",
@@ -639,7 +674,7 @@ CASES = [
         user_file,
         (*SYNTH, "--output", "notes.txt/synthetic"),
         1,
-        r"notes\.txt/synthetic: Not a directory",
+        r"notes\.txt is a file, not a folder",
         ("notes.txt",),
     ),
     Case(
@@ -713,7 +748,7 @@ CASES = [
         user_file,
         (*TINY, "--output", "notes.txt/model"),
         1,
-        r"notes\.txt/model: Not a directory",
+        r"notes\.txt is a file, not a folder",
         ("notes.txt",),
     ),
     Case(
@@ -781,6 +816,137 @@ CASES = [
         r"mine was not written by `shuttlesense merge`",
         ("adapter", "base", "mine"),
     ),
+    # found by the first pass of this table; each refused before any model loads
+    Case(
+        "predict-video-is-a-text-file",
+        user_file,
+        (*PREDICT, "--video", "notes.txt"),
+        1,
+        r"notes\.txt is not a video file",
+        ("notes.txt",),
+    ),
+    Case(
+        "analyze-video-is-a-text-file",
+        user_file,
+        ("analyze", "notes.txt", "--model-path", NO_MODEL, "--output", "report.json"),
+        1,
+        r"notes\.txt is not a video file",
+        ("notes.txt",),
+        ("report.json",),
+    ),
+    Case(
+        "analyze-video-is-sound-only",
+        sound_only,
+        ("analyze", "sound.mp4", "--model-path", NO_MODEL, "--output", "report.json"),
+        1,
+        r"sound\.mp4 has no video stream",
+        ("sound.mp4",),
+        ("report.json",),
+    ),
+    Case(
+        "analyze-config-hit-method-unknown",
+        rally_config("hit_detection:\n  method: sideways\n"),
+        ANALYZE_CONFIG,
+        1,
+        r"config\.yaml\.hit_detection\.method must be one of auto, audio, visual",
+        ("rally.mp4", "config.yaml"),
+    ),
+    Case(
+        "analyze-output-under-a-file",
+        rally_and_user_file,
+        ("analyze", "rally.mp4", "--model-path", NO_MODEL, "--output", "notes.txt/r.json"),
+        1,
+        r"notes\.txt is a file, not a folder",
+        ("rally.mp4", "notes.txt"),
+    ),
+    Case(
+        "analyze-timeline-under-a-file",
+        rally_and_user_file,
+        (*ANALYZE, "--timeline", "notes.txt/t.png"),
+        1,
+        r"notes\.txt is a file, not a folder",
+        ("rally.mp4", "notes.txt"),
+        ("report.json",),
+    ),
+    Case(
+        "analyze-clips-dir-under-a-file",
+        rally_and_user_file,
+        (*ANALYZE, "--clips-dir", "notes.txt/clips"),
+        1,
+        r"notes\.txt is a file, not a folder",
+        ("rally.mp4", "notes.txt"),
+        ("report.json",),
+    ),
+    Case(
+        "evaluate-dataset-missing",
+        nothing,
+        ("evaluate", "--model-path", NO_MODEL, "--dataset", "./missing", "--output-dir", "e"),
+        1,
+        r"Dataset folder not found: \./missing",
+        (),
+        ("e",),
+    ),
+    Case(
+        "evaluate-dataset-is-a-file",
+        user_file,
+        ("evaluate", "--model-path", NO_MODEL, "--dataset", "notes.txt", "--output-dir", "e"),
+        1,
+        r"notes\.txt is a file",
+        ("notes.txt",),
+        ("e",),
+    ),
+    Case(
+        "evaluate-split-unknown",
+        dataset,
+        (*EVALUATE, "--split", "nope", "--output-dir", "e"),
+        1,
+        r"has no split 'nope'",
+        ("dataset",),
+        ("e",),
+    ),
+    Case(
+        "evaluate-output-under-a-file",
+        dataset_and_user_file,
+        (*EVALUATE, "--output-dir", "notes.txt/e"),
+        1,
+        r"notes\.txt is a file, not a folder",
+        ("dataset", "notes.txt"),
+    ),
+    Case(
+        "synth-rally-output-is-a-file",
+        user_file,
+        ("synth", "--rally", "--output", "notes.txt", "--overwrite"),
+        1,
+        r"notes\.txt is a file, not a folder",
+        ("notes.txt",),
+    ),
+    Case(
+        "synth-width-0",
+        nothing,
+        ("synth", "--output", "s1", "--width", "0"),
+        1,
+        r"--width/--height",
+        (),
+        ("s1",),
+    ),
+    Case(
+        "merge-adapter-missing",
+        readme_run_folder,
+        ("merge", "--adapter", "outputs/x", "--output", "m2"),
+        1,
+        r"outputs/x",
+        (),
+        ("m2",),
+    ),
+    Case(
+        "prepare-num-proc-0",
+        source_and_user_file,
+        (*PREPARE, "--source", "{src}", "--output", "p", "--num-proc", "0"),
+        1,
+        r"--num-proc must be at least 1",
+        (),
+        ("p",),
+    ),
 ]
 
 
@@ -816,7 +982,7 @@ def test_a_bad_input_is_refused_in_one_line_and_nothing_is_lost(
     rc = cli.main(argv)
 
     err = capsys.readouterr().err
-    lines = err.strip().splitlines()
+    lines = [line for line in err.strip().splitlines() if not PROGRESS_BAR.search(line)]
     assert rc == case.rc, err
     assert len(lines) == 1 and "Traceback" not in err, err
     prefix = f"shuttlesense {argv[0]}: error: "
@@ -824,3 +990,5 @@ def test_a_bad_input_is_refused_in_one_line_and_nothing_is_lost(
     assert re.search(case.error, lines[0][len(prefix) :]), lines[0]
     for path, sums in before.items():
         assert _checksums(tmp_path / path) == sums, f"{path} changed"
+    for path in case.absent:
+        assert not (tmp_path / path).exists(), f"{path} was left behind"

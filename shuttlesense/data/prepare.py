@@ -110,6 +110,18 @@ class PrepareArguments:
     private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
     progress: bool = field(default=True, metadata={"help": "Show progress bars."})
 
+    def __post_init__(self) -> None:
+        if self.num_proc < 1:
+            raise ValueError(f"--num-proc must be at least 1; got {self.num_proc}.")
+        if self.split != "official":
+            check_fractions(self.fractions)
+            if self.split_files:
+                raise ValueError(
+                    f"--split-files is only used with --split official, not --split {self.split}."
+                )
+        elif not self.split_files or len(self.split_files) != 3:
+            raise ValueError("--split official needs --split-files TRAIN VAL TEST (three files).")
+
 
 LEGACY_OUTPUT = ("dataset_stats.json", "README.md", "data")
 """What a `prepare` output from before the output marker holds: --overwrite may replace it too."""
@@ -149,11 +161,7 @@ def assign_splits(
 ) -> tuple[dict[str, str], list[SkippedFile]]:
     """{clip id: split} by the chosen method, plus split-file problems (official split only)."""
     if args.split == "official":
-        if not args.split_files:
-            raise ValueError("--split official needs --split-files TRAIN VAL TEST.")
         return read_split_files(args.split_files, clips)
-    if args.split_files:
-        raise ValueError(f"--split-files is only used with --split official, not --split {args.split}.")
     if args.split == "stratified":
         return stratified_split(clips, args.fractions, args.seed), []
     if args.split == "session":
@@ -214,8 +222,6 @@ def _split_stats(clips: Sequence[ClipRecord], infos: dict[str, VideoInfo]) -> di
 
 def prepare_dataset(args: PrepareArguments) -> dict[str, Any]:
     """Run the whole preparation; returns the stats that are also written to dataset_stats.json."""
-    if args.split != "official":
-        check_fractions(args.fractions)
     # Before the scan and the probe (minutes on the real dataset): refuse a bad output at once.
     inputs = [args.source, *(args.split_files or [])]
     check_output_dir(args.output, "prepare", args.overwrite, inputs, LEGACY_OUTPUT)

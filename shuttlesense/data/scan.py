@@ -11,8 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from shuttlesense import labels
-
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+from shuttlesense.paths import VIDEO_EXTENSIONS
 
 # 2022-08-30_18-00-09_dataset_set1_022_002091_002108_A_14.mp4
 CLIP_NAME_RE = re.compile(
@@ -127,7 +126,7 @@ def scan_clips(source: str | Path) -> ScanResult:
         rel = path.relative_to(root).as_posix()
         folder = path.relative_to(root).parts[0] if len(path.relative_to(root).parts) > 1 else None
         stroke = labels.by_folder(folder) if folder else None
-        if path.suffix.lower() not in VIDEO_SUFFIXES:
+        if path.suffix.lower() not in VIDEO_EXTENSIONS:
             skipped.append(SkippedFile(rel, "not a video file"))
         elif folder is None:
             skipped.append(SkippedFile(rel, "video outside any class folder"))

@@ -164,8 +164,8 @@ def evaluate_model(
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1; got {limit}.")
+    data = load_split(dataset, split)  # a missing dataset or split leaves no output folder behind
     output = claim_output_dir(output_dir, "evaluate", overwrite, [dataset], LEGACY_OUTPUT)
-    data = load_split(dataset, split)
     if limit is not None:
         data = data.select(range(min(limit, len(data))))
     model_name = model_name or str(getattr(recognizer, "model_path", "unknown model"))
@@ -293,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_output_dir(
         args.output_dir, "evaluate", args.overwrite, inputs, LEGACY_OUTPUT
     )  # before the model loads
+    load_split(args.dataset, args.split)  # the dataset and split exist: said before the model loads
     recognizer = args.build_recognizer()
     metrics = evaluate_model(
         recognizer,

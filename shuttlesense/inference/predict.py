@@ -21,12 +21,9 @@ from tqdm.auto import tqdm
 from shuttlesense.cli import text_table
 from shuttlesense.inference.recognizer_args import RecognizerArguments
 from shuttlesense.inference.results import error_result
+from shuttlesense.paths import VIDEO_EXTENSIONS, require_video_name
 
 logger = logging.getLogger(__name__)
-
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
-)
 
 
 @dataclass(kw_only=True)
@@ -73,10 +70,7 @@ def find_videos(args: PredictArguments) -> tuple[list[Path], list[Path]]:
     if (args.video is None) == (args.video_dir is None):
         raise ValueError("Give exactly one of --video FILE or --video-dir DIR.")
     if args.video is not None:
-        path = Path(args.video).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"Video file not found: {args.video}")
-        return [path], []
+        return [require_video_name(args.video)], []
     folder = Path(args.video_dir).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"Video folder not found: {args.video_dir}")

@@ -12,10 +12,14 @@ from shuttlesense import labels
 
 
 def check_sampling_overrides(num_frames: int | None, max_pixels: int | None, prefix: str) -> None:
-    """Frame count and pixel budget, when given, are at least 1 (0 must not mean "the default")."""
+    """Frame count and pixel budget, when given, are at least 1 (0 must not mean "the default").
+
+    `prefix` "--" names command-line options (`--num-frames`), anything else config keys.
+    """
     for name, value in (("num_frames", num_frames), ("max_pixels", max_pixels)):
         if value is not None and value < 1:
-            raise ValueError(f"{prefix}{name} must be at least 1 (or left unset); got {value}.")
+            option = f"--{name.replace('_', '-')}" if prefix == "--" else f"{prefix}{name}"
+            raise ValueError(f"{option} must be at least 1 (or left unset); got {value}.")
 
 
 @dataclass(kw_only=True)
@@ -55,7 +59,7 @@ class RecognizerArguments:
     )
 
     def __post_init__(self) -> None:
-        check_sampling_overrides(self.num_frames, self.max_pixels, "")
+        check_sampling_overrides(self.num_frames, self.max_pixels, "--")
 
     def build_recognizer(self, **extra: Any):
         """The `QwenVLActionRecognizer` these options describe (`extra`: e.g. mode)."""

@@ -19,8 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from shuttlesense.cli import text_table
-from shuttlesense.paths import check_output_dir, check_output_file, claim_output_dir, seal_output_dir
+from shuttlesense.paths import (
+    check_output_dir,
+    check_output_file,
+    claim_output_dir,
+    require_video_name,
+    seal_output_dir,
+)
 from shuttlesense.rally.config import PipelineArguments
+from shuttlesense.rally.video_stream import VideoStream
 
 POSITIONAL = "video"
 """`shuttlesense analyze VIDEO ...`: the first argument, if not an option, is the video."""
@@ -92,9 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = positional_to_option(sys.argv[1:] if argv is None else argv, POSITIONAL)
     args = parse_dataclass_args(AnalyzeArguments, argv, prog="analyze", description=__doc__)
-    video = Path(args.video).expanduser()
-    if not video.is_file():
-        raise FileNotFoundError(f"Video file not found: {args.video}")
+    video = require_video_name(args.video)
+    with VideoStream(video) as stream:
+        stream.require_video()  # a sound file or a damaged header: said before any model loads
     from shuttlesense.rally.timeline import is_timeline, plot_timeline
 
     # Before any model loads: nothing of the user's is written over, only an earlier analyze's output.

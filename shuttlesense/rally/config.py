@@ -127,12 +127,15 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if unknown:
         raise ValueError(f"Unknown key(s) {unknown} in {where}; known: {sorted(names)}.")
     kwargs = {}
+    choices = {f.name: f.metadata.get("choices") for f in dataclasses.fields(cls)}
     for key, value in data.items():
         kind = hints[key]
         nested = dataclasses.is_dataclass(kind) and isinstance(kind, type)
         kwargs[key] = (
             _build(kind, value or {}, f"{where}.{key}") if nested else _typed(value, kind, f"{where}.{key}")
         )
+        if choices[key] and kwargs[key] is not None and kwargs[key] not in choices[key]:
+            raise ValueError(f"{where}.{key} must be one of {', '.join(choices[key])}; got {value!r}.")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:

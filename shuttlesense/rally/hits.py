@@ -230,7 +230,10 @@ class HitDetectionConfig:
 
     method: str = field(
         default="auto",
-        metadata={"help": "auto (audio if the track has onsets, else visual), audio or visual."},
+        metadata={
+            "help": "auto (audio if the track has onsets, else visual), audio or visual.",
+            "choices": ["auto", "audio", "visual"],
+        },
     )
     audio: AudioHitConfig = field(default_factory=AudioHitConfig, metadata={"help": "Audio detector."})
     visual: VisualHitConfig = field(default_factory=VisualHitConfig, metadata={"help": "Visual detector."})

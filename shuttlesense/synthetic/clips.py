@@ -324,7 +324,10 @@ class SynthArguments:
             raise ValueError(
                 f"--fps must be > 0, --minutes and --seed >= 0; got {self.fps}, {self.minutes}, {self.seed}."
             )
-        check_frame_size(self.width, self.height)
+        try:
+            check_frame_size(self.width, self.height)
+        except ValueError as err:
+            raise ValueError(f"--width/--height: {err}") from err
 
 
 def _video_path(output: str, default_name: str) -> Path:

@@ -83,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_dataclass_args(MergeArguments, argv, prog="merge", description=__doc__)
     inputs = [args.adapter, args.base_model]
     check_output_dir(args.output, "merge", args.overwrite, inputs)  # before any weights load
+    from shuttlesense.inference.model_source import resolve_model_source
+
+    resolve_model_source(args.adapter, args.base_model)  # a missing adapter or base: no output made
     merged = merge_adapter(
         args.adapter, claim_output_dir(args.output, "merge", args.overwrite, inputs), args.base_model
     )

@@ -31,8 +31,7 @@ import gradio as gr
 import pandas as pd
 
 from shuttlesense.data.video_io import VideoDecodeError, probe_video
-from shuttlesense.inference.predict import VIDEO_EXTENSIONS
-from shuttlesense.paths import public_name
+from shuttlesense.paths import VIDEO_EXTENSIONS, public_name
 
 logger = logging.getLogger(__name__)
 
