@@ -41,7 +41,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--clips-per-class", type=int, default=3, help="synthetic clips per class (3+: one per split)")
+    parser.add_argument(
+        "--clips-per-class", type=int, default=3, help="synthetic clips per class (3+: one per split)"
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="decode worker counts")
     parser.add_argument("--workdir", default="outputs/bench-eval", help="where clips and results go")
     args = parser.parse_args()
