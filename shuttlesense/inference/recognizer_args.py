@@ -63,12 +63,15 @@ class RecognizerArguments:
 
     def build_recognizer(self, **extra: Any):
         """The `QwenVLActionRecognizer` these options describe (`extra`: e.g. mode)."""
+        from shuttlesense.inference.processes import process_state
         from shuttlesense.inference.recognizer import QwenVLActionRecognizer
 
+        state = process_state()  # under `accelerate launch`, each process on its own device
+        device = self.device or (str(state.device) if state.num_processes > 1 else None)
         return QwenVLActionRecognizer(
             self.model_path,
             base_model=self.base_model,
-            device=self.device,
+            device=device,
             dtype=self.dtype,
             language=self.language,
             num_frames=self.num_frames,

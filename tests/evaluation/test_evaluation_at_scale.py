@@ -1,0 +1,118 @@
+"""Evaluation that survives a kill (--resume) and spreads over processes (accelerate launch)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shuttlesense.evaluation.evaluator import evaluate_model
+from shuttlesense.evaluation.predictions import PREDICTIONS
+
+TINY = {"language": "en", "num_frames": 4, "max_pixels": 56 * 56}
+PER_RUN = ("seconds", "seconds_per_clip", "clips_per_second", "num_processes", "decode_workers")
+
+
+@pytest.fixture(scope="module")
+def recognizer(tiny_model_dirs):
+    from shuttlesense.inference.recognizer import QwenVLActionRecognizer
+
+    return QwenVLActionRecognizer(str(tiny_model_dirs["qwen2_5_vl"]), **TINY)
+
+
+class Killed(KeyboardInterrupt):
+    """Stands for the process being killed (not an error of one clip: the run ends)."""
+
+
+class DiesAfter:
+    """The recognizer, killed after `count` clips."""
+
+    def __init__(self, recognizer, count: int) -> None:
+        self.inner, self.count, self.calls = recognizer, count, 0
+        self.model_path, self.sampling, self.grid = (
+            recognizer.model_path,
+            recognizer.sampling,
+            recognizer.grid,
+        )
+        self.language, self.mode = recognizer.language, recognizer.mode
+
+    def recognize_action(self, video):
+        self.calls += 1
+        if self.calls > self.count:
+            raise Killed
+        return self.inner.recognize_action(video)
+
+
+def _lines(folder: Path) -> list[dict]:
+    lines = [json.loads(text) for text in (folder / PREDICTIONS).read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k not in PER_RUN} for line in lines]
+
+
+def _metrics(folder: Path) -> dict:
+    metrics = json.loads((folder / "metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if k not in PER_RUN}
+
+
+def test_a_killed_evaluation_resumes_where_it_stopped(recognizer, prepared_dataset: Path, tmp_path: Path):
+    common = {"limit": 6, "progress": False, "num_workers": 0}
+    evaluate_model(recognizer, str(prepared_dataset), "test", tmp_path / "whole", **common)
+
+    out = tmp_path / "resumed"
+    with pytest.raises(Killed):
+        evaluate_model(DiesAfter(recognizer, 3), str(prepared_dataset), "test", out, **common)
+    with (out / PREDICTIONS).open("a") as partial:
+        partial.write('{"index": 3, "id": "cut sho')  # the kill came in the middle of a line
+    again = DiesAfter(recognizer, 100)
+    evaluate_model(again, str(prepared_dataset), "test", out, resume=True, **common)
+    assert again.calls == 3  # only the clips not done before
+    assert _lines(out) == _lines(tmp_path / "whole") and _metrics(out) == _metrics(tmp_path / "whole")
+    assert [line["index"] for line in _lines(out)] == list(range(6))
+
+    with pytest.raises(ValueError, match="another run.*limit 6 -> 5"):
+        evaluate_model(recognizer, str(prepared_dataset), "test", out, resume=True, **{**common, "limit": 5})
+
+
+@pytest.mark.slow
+def test_two_processes_under_accelerate_launch_give_the_one_process_files(
+    prepared_dataset: Path, tiny_model_dirs, tmp_path: Path
+):
+    accelerate = Path(sys.executable).parent / "accelerate"
+    args = [
+        "evaluate",
+        "--model-path",
+        str(tiny_model_dirs["qwen2_5_vl"]),
+        "--dataset",
+        str(prepared_dataset),
+    ]
+    args += [
+        "--limit",
+        "7",
+        "--num-workers",
+        "1",
+        "--language",
+        "en",
+        "--num-frames",
+        "4",
+        "--max-pixels",
+        "3136",
+    ]
+    outputs = {}
+    for processes in (1, 2):
+        out = tmp_path / f"procs{processes}"
+        command = [str(accelerate), "launch", "--num_processes", str(processes), "--num_machines", "1"]
+        command += ["--multi_gpu"] if processes > 1 else []  # torch's launcher; on CPU they join over gloo
+        command += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533"]
+        result = subprocess.run(
+            [*command, "-m", "shuttlesense", *args, "--output-dir", str(out)],
+            capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert result.stdout.count("Evaluated 7 clips") == 1  # one summary, from the main process
+        outputs[processes] = out
+        assert json.loads((out / "metrics.json").read_text())["num_processes"] == processes
+    assert not list(outputs[2].glob("predictions.rank*.jsonl"))
+    assert _lines(outputs[2]) == _lines(outputs[1]) and _metrics(outputs[2]) == _metrics(outputs[1])
