@@ -51,6 +51,7 @@ bench: install  ## every benchmark, printing side-by-side ratios (slow: writes s
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_analyze.py
 	$(BIN)/python benchmarks/bench_hits.py
+	$(BIN)/python benchmarks/bench_eval.py
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
