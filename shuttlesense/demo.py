@@ -153,7 +153,9 @@ def stage_inference(args: DemoArguments, out: Path) -> dict[str, Any]:
     recognizer = QwenVLActionRecognizer(
         str(out / "sft-lora")
     )  # language and sampling from its training_config.json
-    metrics = evaluate_model(recognizer, str(out / "dataset"), "test", out / "evaluation", overwrite=True)
+    metrics = evaluate_model(
+        recognizer, str(out / "dataset"), "test", out / "evaluation", overwrite=True, calibrate=True
+    )
     controls = control_accuracies(recognizer, str(out / "dataset"), "test", args.seed)
     clip = next((out / "source").rglob("*_14.mp4"))  # a Smash
     prediction = recognizer.recognize_action(clip)
@@ -161,6 +163,7 @@ def stage_inference(args: DemoArguments, out: Path) -> dict[str, Any]:
         "match": analyse_match(recognizer, out, args.seed),
         "test_accuracy": metrics["top1"],
         "mean_class_accuracy": metrics["mean_class_accuracy"],
+        "calibration": {k: metrics["calibration"][k] for k in ("temperature", "ece_before", "ece_after")},
         "control_accuracy": controls,
         "chance": CHANCE,
         "prediction": {
@@ -222,6 +225,8 @@ def summary_text(summary: dict[str, Any], out: Path) -> str:
         "",
         "ShuttleSense demo (tiny RANDOM base model + synthetic clips; not a real stroke recogniser)",
         f"  test accuracy          {summary['test_accuracy']:.1%}  (mean class {summary['mean_class_accuracy']:.1%}, chance {CHANCE:.1%})",
+        f"  confidence             ECE {summary['calibration']['ece_before']:.1%} -> {summary['calibration']['ece_after']:.1%} "
+        f"with temperature {summary['calibration']['temperature']:.2f} fitted on validation",
         f"  blanked frames         {controls['blanked']:.1%}",
         f"  frames mixed across clips {controls['mixed']:.1%}",
         f"  match the model never saw ({match['rallies_true']} rallies, crowd sounds): {match['hits_found']} hits "
@@ -237,7 +242,8 @@ def summary_text(summary: dict[str, Any], out: Path) -> str:
         "source": "synthetic clips in the VideoBadminton layout (+ official-style split files)",
         "dataset": "prepared DatasetDict: data/*.parquet, README.md card, dataset_stats.json",
         "sft-lora": "LoRA adapter, README.md model card, training_config.json, eval_results.json, checkpoints",
-        "evaluation": "metrics.json, predictions.jsonl, confusion_matrix.png, per_class_accuracy.png, report.md",
+        "evaluation": "metrics.json, predictions.jsonl, calibration.json, confusion_matrix.png, "
+        "per_class_accuracy.png, reliability_diagram.png, report.md",
         "match": "a synthetic match.mp4 with its truth match.json, the analysis report.json and timeline.png",
         "demo_summary.json": "these numbers",
     }

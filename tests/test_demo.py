@@ -24,8 +24,16 @@ def test_demo_learns_and_controls_fall_to_chance(tmp_path: Path):
     assert summary["test_accuracy"] >= 0.4, summary
     assert summary["control_accuracy"]["blanked"] <= CHANCE + 0.1, summary
     assert summary["control_accuracy"]["mixed"] <= CHANCE + 0.15, summary
-    for name in ("metrics.json", "predictions.jsonl", "confusion_matrix.png", "report.md"):
+    for name in (
+        "metrics.json",
+        "predictions.jsonl",
+        "confusion_matrix.png",
+        "report.md",
+        "calibration.json",
+    ):
         assert (out / "evaluation" / name).is_file(), name
+    assert "reliability_diagram.png" in (out / "evaluation" / "report.md").read_text()
+    assert summary["calibration"]["temperature"] > 0 and "ECE" in result.stdout
     assert (out / "sft-lora" / "adapter_model.safetensors").is_file()
     assert "test accuracy" in result.stdout and str(out / "evaluation") in result.stdout
     match = summary["match"]

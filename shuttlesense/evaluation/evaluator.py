@@ -13,34 +13,39 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from shuttlesense import labels
-from shuttlesense.data.loading import load_split, row_video
+from shuttlesense.data.loading import load_split
+from shuttlesense.evaluation.calibration import (
+    calibration_report,
+    class_priors,
+    fit_temperature,
+    prior_corrected,
+    write_calibration,
+)
 from shuttlesense.evaluation.metrics import classification_metrics
 from shuttlesense.evaluation.predictions import (
+    PREDICTIONS,
     RUN_FILE,
+    VALIDATION_PREDICTIONS,
     check_same_run,
-    error_line,
     line_probabilities,
-    part_path,
-    prediction_line,
-    read_lines,
-    write_in_split_order,
+    line_scores,
 )
 from shuttlesense.evaluation.report import (
     plot_confusion_matrix,
     plot_per_class_accuracy,
+    plot_reliability_diagram,
     read_split_method,
     write_markdown_report,
 )
+from shuttlesense.evaluation.split_scoring import ActionRecognizer, label_id, score_split
 from shuttlesense.inference.model_source import tiny_model_kind
 from shuttlesense.inference.recognizer_args import RecognizerArguments
 from shuttlesense.paths import check_output_dir, claim_output_dir, seal_output_dir, written_by
@@ -53,15 +58,9 @@ OUTPUT_FILES = (
     "confusion_matrix.png",
     "per_class_accuracy.png",
     "report.md",
+    "reliability_diagram.png",
     RUN_FILE,
 )
-FAIL_FAST_AFTER = 5  # stop when this many clips in a row fail right at the start
-
-
-class ActionRecognizer(Protocol):
-    """What evaluation needs from a recognizer (`QwenVLActionRecognizer` or an ensemble)."""
-
-    def recognize_action(self, video: Any) -> dict[str, Any]: ...
 
 
 @dataclass(kw_only=True)
@@ -92,6 +91,13 @@ class EvaluateArguments(RecognizerArguments):
         },
     )
 
+    calibrate: bool = field(
+        default=False,
+        metadata={
+            "help": "Also score the validation split, fit the temperature that minimises its NLL, and "
+            "write calibration.json (use it with --calibration, or copy it into the model folder)."
+        },
+    )
     resume: bool = field(
         default=False,
         metadata={
@@ -114,40 +120,6 @@ class EvaluateArguments(RecognizerArguments):
 
 LEGACY_OUTPUT = ("metrics.json", "predictions.jsonl")
 """What an evaluation folder from before the output marker holds: --overwrite may replace it too."""
-
-
-def probability_vector(result: dict[str, Any]) -> np.ndarray:
-    """The 18 class probabilities of a `recognize_action` result, in class-id order."""
-    if "predicted_action" in result and result["predicted_action"] is None:  # generate mode, no class named
-        raise ValueError(f"The model's answer {result.get('generated_text')!r} names no class.")
-    probs = result["probabilities"]
-    missing = [name for name in labels.CLASS_NAMES_EN if name not in probs]
-    if missing:
-        raise ValueError(f"Recognizer result lacks probabilities for {missing}.")
-    return np.array([float(probs[name]) for name in labels.CLASS_NAMES_EN])
-
-
-def _label_id(value: int | str) -> int:
-    return int(value) if not isinstance(value, str) else labels.by_name(value).id
-
-
-def _clips(
-    recognizer: ActionRecognizer, data: Any, num_workers: int, positions: list[int]
-) -> Iterator[tuple[int, Any, float]]:
-    """(position, what to hand `recognize_action`, seconds spent decoding) for the rows at `positions`.
-
-    A recognizer that says how it samples (`sampling`, `grid`) gets clips decoded ahead by
-    `num_workers` processes, with the stored probe; any other reads each row's video itself.
-    """
-    from shuttlesense.inference.clip_stream import SplitSources, decode_ahead
-
-    sampling, grid = getattr(recognizer, "sampling", None), getattr(recognizer, "grid", None)
-    if sampling is None or grid is None:
-        for position in positions:
-            yield position, row_video(data[position]), 0.0
-        return
-    for loaded in decode_ahead(SplitSources(data), sampling, grid, num_workers, positions):
-        yield loaded.position, loaded.error or loaded.clip, loaded.decode_s
 
 
 def _run_record(recognizer: ActionRecognizer, model_name: str, base_model: str | None, dataset: str,
@@ -182,49 +154,6 @@ def _open_output(
     return output
 
 
-def _score(
-    recognizer: ActionRecognizer,
-    data: Any,
-    positions: list[int],
-    out: TextIO,
-    num_workers: int,
-    progress: tqdm,
-) -> list[dict[str, Any]]:
-    """Score the clips at `positions`, appending each line to `out` as it is done; the lines."""
-    ids = data["id"] if "id" in data.column_names else [str(i) for i in range(len(data))]
-    row_labels = data["label"]
-    lines: list[dict[str, Any]] = []
-    mismatch_warned = False
-    for index, video, decode_s in _clips(recognizer, data, num_workers, positions):
-        row_id, label = str(ids[index]), _label_id(row_labels[index])
-        start = time.perf_counter() - decode_s
-        try:
-            if isinstance(video, Exception):
-                raise video
-            result = recognizer.recognize_action(video)
-            line = prediction_line(
-                index, row_id, label, probability_vector(result), time.perf_counter() - start
-            )
-        except Exception as err:  # one bad clip must not end a long run; see FAIL_FAST_AFTER
-            logger.warning("Clip %s failed: %s: %s", row_id, type(err).__name__, err)
-            line = error_line(index, row_id, label, err)
-        else:
-            if not mismatch_warned and result.get("class_id", line["predicted"]) != line["predicted"]:
-                logger.warning(
-                    "Recognizer's class_id differs from the argmax of its probabilities; using the argmax."
-                )
-                mismatch_warned = True
-        lines.append(line)
-        out.write(json.dumps(line, ensure_ascii=False) + "\n")
-        out.flush()
-        progress.update()
-        if len(lines) == FAIL_FAST_AFTER and all(item["error"] is not None for item in lines):
-            raise RuntimeError(
-                f"The first {len(lines)} clips all failed; stopping. First error: {lines[0]['error']}"
-            )
-    return lines
-
-
 def evaluate_model(
     recognizer: ActionRecognizer,
     dataset: str,
@@ -238,8 +167,9 @@ def evaluate_model(
     progress: bool = True,
     num_workers: int | None = None,
     resume: bool = False,
+    calibrate: bool = False,
 ) -> dict[str, Any]:
-    """Run `recognizer` over a split, write the five output files and return the metrics dict.
+    """Run `recognizer` over a split, write the output files and return the metrics dict.
 
     `model_name` (default: the recognizer's `model_path` attribute) is what the report names and
     inspects to warn about tiny random models. `num_workers` processes decode clips while the
@@ -247,46 +177,38 @@ def evaluate_model(
 
     Under `accelerate launch` each process scores every N-th clip and the lines are gathered, so
     N processes give exactly the one-process files. `resume` continues an interrupted evaluation
-    of the same run in `output_dir` (a different one is a clear error).
+    of the same run in `output_dir` (a different one is a clear error). `calibrate` also scores
+    the validation split, fits a temperature on it and writes `calibration.json`.
     """
-    from accelerate.utils import gather_object
-
     from shuttlesense.inference.clip_stream import default_num_workers
     from shuttlesense.inference.processes import process_state
 
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1; got {limit}.")
     state = process_state()
-    data = load_split(dataset, split)  # a missing dataset or split leaves no output folder behind
-    if limit is not None:
-        data = data.select(range(min(limit, len(data))))
+    data = _limited(load_split(dataset, split), limit)  # a missing dataset or split: no folder made
+    validation = _limited(load_split(dataset, "validation"), limit) if calibrate else None
     model_name = model_name or str(getattr(recognizer, "model_path", "unknown model"))
     base_model = base_model or getattr(recognizer, "base_model", None)
-    run = _run_record(recognizer, model_name, base_model, dataset, split, limit)
+    run = _run_record(recognizer, model_name, base_model, dataset, split, limit) | {"calibrate": calibrate}
     with state.main_process_first():  # the main process makes (or checks) the folder first
         output = _open_output(output_dir, dataset, overwrite, resume, run) if state.is_main_process else None
     output = Path(output_dir).expanduser() if output is None else output
-    done = read_lines(output) if resume else {}
-    state.wait_for_everyone()  # every process has read what was done before anyone writes
-    todo = [index for index in range(len(data)) if index not in done]
-    mine = todo[state.process_index :: state.num_processes]
     workers = default_num_workers(state.num_processes) if num_workers is None else num_workers
-    wall_start = time.perf_counter()
-    bar = tqdm(
-        total=len(todo),
-        desc=f"evaluate {split}",
-        unit="clip",
-        disable=not (progress and state.is_main_process),
+    common = {"state": state, "num_workers": workers, "resume": resume, "progress": progress}
+    temperature = None
+    if validation is not None:
+        fitted, _ = score_split(
+            recognizer, validation, output, VALIDATION_PREDICTIONS, description="calibrate", **common
+        )
+        temperature = _fit(fitted, output if state.is_main_process else None, model_name, dataset)
+    lines, speed = score_split(
+        recognizer, data, output, PREDICTIONS, description=f"evaluate {split}", **common
     )
-    with part_path(output, state.process_index, state.num_processes).open("a", encoding="utf-8") as out:
-        new = _score(recognizer, data, mine, out, workers, bar)
-    bar.close()
-    lines = {**done, **{line["index"]: line for line in gather_object(new)}}
-    wall_seconds = time.perf_counter() - wall_start
-    if state.is_main_process:
-        write_in_split_order(output, lines.values())
-    metrics = _metrics(list(lines.values()), run, workers, len(todo) / wall_seconds)
+    metrics = _metrics(list(lines.values()), run, workers, speed)
     metrics["num_processes"] = state.num_processes
+    metrics["calibration"] = _calibration(lines.values(), temperature)
+    metrics["prior_corrected"] = _prior_corrected(lines.values(), dataset, split)
     if state.is_main_process:
         _write_outputs(output, metrics, dataset, split, model_name, base_model)
         logger.info(
@@ -296,6 +218,55 @@ def evaluate_model(
         )  # fmt: skip
     state.wait_for_everyone()
     return metrics
+
+
+def _limited(data: Any, limit: int | None) -> Any:
+    return data.select(range(min(limit, len(data)))) if limit is not None else data
+
+
+def _scored(lines: Any) -> tuple[np.ndarray, list[int]]:
+    """(scores, labels) of the lines that were scored, in split order."""
+    scored = sorted((line for line in lines if line["error"] is None), key=lambda line: line["index"])
+    return np.stack([line_scores(line) for line in scored]), [line["label"] for line in scored]
+
+
+def _fit(lines: dict[int, dict[str, Any]], output: Path | None, model_name: str, dataset: str) -> float:
+    """The temperature fitted on the validation lines; `calibration.json` written into `output`."""
+    scores, truth = _scored(lines.values())
+    temperature = fit_temperature(scores, truth)
+    if output is not None:
+        fitted_on = {"model": model_name, "dataset": dataset, "split": "validation", "num_clips": len(truth)}
+        write_calibration(output, temperature, fitted_on)
+    logger.info("Fitted temperature %.3f on %d validation clips.", temperature, len(truth))
+    return temperature
+
+
+def _calibration(lines: Any, temperature: float | None) -> dict[str, Any]:
+    """ECE and NLL of the raw scores, and with the fitted temperature (or the one the model used)."""
+    lines = [line for line in lines if line["error"] is None]
+    used = {line.get("temperature") for line in lines} - {None, 1.0}
+    if temperature is None and len(used) == 1:  # the recogniser applied a calibration.json of its own
+        temperature = used.pop()
+    return calibration_report(*_scored(lines), temperature)
+
+
+def _prior_corrected(lines: Any, dataset: str, split: str) -> dict[str, Any] | None:
+    """Top-1 and mean class accuracy with the training split's class priors divided out, if it has one."""
+    if split == "train":
+        return None
+    try:
+        train_labels = [label_id(value) for value in load_split(dataset, "train")["label"]]
+    except (ValueError, OSError):
+        return None
+    scored = sorted((line for line in lines if line["error"] is None), key=lambda line: line["index"])
+    probs = np.stack([line_probabilities(line) for line in scored])
+    corrected = prior_corrected(probs, class_priors(train_labels, labels.NUM_CLASSES))
+    metrics = classification_metrics([line["label"] for line in scored], corrected)
+    return {
+        "top1": metrics["top1"],
+        "mean_class_accuracy": metrics["mean_class_accuracy"],
+        "priors_from": "train",
+    }
 
 
 def _metrics(lines: list[dict[str, Any]], run: dict[str, Any], workers: int, speed: float) -> dict[str, Any]:
@@ -334,6 +305,7 @@ def _write_outputs(
     )
     plot_confusion_matrix(metrics["confusion_matrix"], output / "confusion_matrix.png")
     plot_per_class_accuracy(metrics, output / "per_class_accuracy.png")
+    plot_reliability_diagram(metrics["calibration"], output / "reliability_diagram.png")
     write_markdown_report(
         metrics,
         output / "report.md",
@@ -382,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overwrite=args.overwrite,
         num_workers=args.num_workers,
         resume=args.resume,
+        calibrate=args.calibrate,
     )
     if process_state().is_main_process:
         print(summary_text(metrics, args.output_dir))

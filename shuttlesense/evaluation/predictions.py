@@ -21,17 +21,26 @@ from shuttlesense import labels
 from shuttlesense.inference.results import error_result
 
 PREDICTIONS = "predictions.jsonl"
+VALIDATION_PREDICTIONS = "validation_predictions.jsonl"
+"""The validation split's lines, scored by `evaluate --calibrate` to fit the temperature."""
 RUN_FILE = "run.json"
 """What an evaluation folder was made by (model, dataset, split, options): `--resume` checks it."""
 
 
-def part_path(output: Path, rank: int, world: int) -> Path:
-    """The file this process appends its lines to."""
-    return output / (PREDICTIONS if world == 1 else f"predictions.rank{rank}.jsonl")
+def part_path(output: Path, rank: int, world: int, name: str = PREDICTIONS) -> Path:
+    """The file this process appends its lines to (`name`, or one per process)."""
+    return output / (name if world == 1 else name.replace(".jsonl", f".rank{rank}.jsonl"))
 
 
-def prediction_line(index: int, row_id: str, label: int, probs: np.ndarray, seconds: float) -> dict[str, Any]:
-    """The line of a clip that was scored: the label, the prediction and all 18 probabilities."""
+def _parts(output: Path, name: str) -> list[Path]:
+    return sorted(output.glob(name.replace(".jsonl", ".rank*.jsonl")))
+
+
+def prediction_line(
+    index: int, row_id: str, label: int, probs: np.ndarray, scores: np.ndarray, seconds: float
+) -> dict[str, Any]:
+    """The line of a clip that was scored: the label, the prediction, all 18 probabilities, and the
+    18 scores (log-likelihoods) they came from, which calibration fits its temperature on."""
     predicted = int(probs.argmax())
     return {
         "index": index,
@@ -44,6 +53,7 @@ def prediction_line(index: int, row_id: str, label: int, probs: np.ndarray, seco
         "correct": predicted == label,
         "confidence": round(float(probs[predicted]), 6),
         "probabilities": {n: round(float(p), 6) for n, p in zip(labels.CLASS_NAMES_EN, probs, strict=True)},
+        "scores": [round(float(score), 6) for score in scores],
         "seconds": round(seconds, 4),
         "error": None,
     }
@@ -60,13 +70,22 @@ def line_probabilities(line: dict[str, Any]) -> np.ndarray:
     return np.array([float(line["probabilities"][name]) for name in labels.CLASS_NAMES_EN])
 
 
-def read_lines(output: Path) -> dict[int, dict[str, Any]]:
-    """Every line already written into `output` (by any number of processes), by split index.
+def line_scores(line: dict[str, Any]) -> np.ndarray:
+    """A scored line's 18 scores (log-likelihoods; log-probabilities for lines without them)."""
+    if "scores" in line:
+        return np.array(line["scores"], dtype=np.float64)
+    return np.log(np.clip(line_probabilities(line), 1e-12, None))
+
+
+def read_lines(output: Path, name: str = PREDICTIONS) -> dict[int, dict[str, Any]]:
+    """Every line already written into `output/name` (by any number of processes), by split index.
 
     A line cut short by a kill is not a line: it is dropped and that clip is done again.
     """
     lines: dict[int, dict[str, Any]] = {}
-    for path in sorted(output.glob("predictions*.jsonl")):
+    for path in [output / name, *_parts(output, name)]:
+        if not path.is_file():
+            continue
         for text in path.read_text(encoding="utf-8").splitlines():
             try:
                 line = json.loads(text)
@@ -77,15 +96,15 @@ def read_lines(output: Path) -> dict[int, dict[str, Any]]:
     return lines
 
 
-def write_in_split_order(output: Path, lines: Iterable[dict[str, Any]]) -> Path:
-    """`predictions.jsonl` with every line in split order; the per-process files are removed."""
-    path = output / PREDICTIONS
-    partial = output / (PREDICTIONS + ".tmp")
+def write_in_split_order(output: Path, lines: Iterable[dict[str, Any]], name: str = PREDICTIONS) -> Path:
+    """`output/name` with every line in split order; the per-process files are removed."""
+    path = output / name
+    partial = output / (name + ".tmp")
     with partial.open("w", encoding="utf-8") as out:
         for line in sorted(lines, key=lambda item: item["index"]):
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
     partial.replace(path)  # whole or not at all: a kill here leaves the old files intact
-    for part in output.glob("predictions.rank*.jsonl"):
+    for part in _parts(output, name):
         part.unlink()
     return path
 

@@ -115,6 +115,33 @@ def plot_per_class_accuracy(metrics: Mapping[str, Any], path: str | Path) -> Pat
     return _save(fig, path)
 
 
+def plot_reliability_diagram(calibration: Mapping[str, Any], path: str | Path) -> Path:
+    """Accuracy against confidence per confidence bin (the diagonal is calibrated), before and
+    after the temperature when there is one; bar labels are clip counts."""
+    curves = [("as scored", calibration["bins_before"], calibration["ece_before"], "tab:red")]
+    if "bins_after" in calibration:
+        label = f"temperature {calibration['temperature']:.2f}"
+        curves.append((label, calibration["bins_after"], calibration["ece_after"], "tab:blue"))
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.6 * len(curves), 4.4), squeeze=False)
+    for ax, (label, bins, ece, color) in zip(axes[0], curves, strict=True):
+        width = bins[0]["upper"] - bins[0]["lower"]
+        filled = [b for b in bins if b["count"]]
+        centres = [(b["lower"] + b["upper"]) / 2 for b in filled]
+        ax.bar(centres, [b["accuracy"] for b in filled], width=width * 0.9, color=color, alpha=0.75,
+               edgecolor="0.3", linewidth=0.5, label="accuracy")  # fmt: skip
+        ax.plot([0, 1], [0, 1], color="0.3", linestyle="--", linewidth=1, label="calibrated")
+        ax.scatter([b["confidence"] for b in filled], [b["accuracy"] for b in filled], s=10, color="0.1")
+        for centre, b in zip(centres, filled, strict=True):
+            ax.text(centre, b["accuracy"] + 0.02, str(b["count"]), ha="center", fontsize=7)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.08)
+        ax.set_xlabel("confidence (probability of the predicted class)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"{label}: ECE {ece * 100:.1f}%", fontsize=10)
+        ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, path)
+
+
 def _save(fig: plt.Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -212,20 +239,54 @@ def render_markdown_report(
             f"- {t} -> {p}: {c} clip{'s' * (c != 1)} ({s * 100:.0f}% of {t})" for t, p, c, s in confusions
         ]
         lines.append("")
+    lines += _calibration_lines(metrics)
     if metrics.get("seconds_per_clip") is not None:
         lines += [
             f"Speed: {metrics['seconds_per_clip']:.2f} s per clip (decode + predict, this machine).",
             "",
         ]
     lines += [
-        "Files: `metrics.json`, `predictions.jsonl`, `confusion_matrix.png`, `per_class_accuracy.png`.",
+        "Files: `metrics.json`, `predictions.jsonl`, `confusion_matrix.png`, `per_class_accuracy.png`, "
+        "`reliability_diagram.png`.",
         "",
         "![confusion matrix](confusion_matrix.png)",
         "",
         "![per-class accuracy](per_class_accuracy.png)",
         "",
+        "![reliability diagram](reliability_diagram.png)",
+        "",
     ]
     return "\n".join(lines)
+
+
+def _calibration_lines(metrics: Mapping[str, Any]) -> list[str]:
+    """The confidence section: ECE and NLL before and after the temperature; the prior correction."""
+    calibration, lines = metrics.get("calibration"), []
+    if calibration:
+        lines += ["## Confidence", ""]
+        lines += ["| Probabilities | ECE % | NLL |", "|---|---:|---:|"]
+        lines.append(f"| as scored | {_pct(calibration['ece_before'])} | {calibration['nll_before']:.3f} |")
+        if "temperature" in calibration:
+            lines.append(
+                f"| temperature {calibration['temperature']:.3f} | {_pct(calibration['ece_after'])} | "
+                f"{calibration['nll_after']:.3f} |"
+            )
+        lines += [
+            "",
+            "ECE: the clip-weighted gap between confidence and accuracy over 15 confidence bins "
+            "(0 = a confidence of 0.8 is right 80 % of the time). The temperature divides the 18 scores "
+            "before the softmax; it never changes the predicted class.",
+            "",
+        ]
+    prior = metrics.get("prior_corrected")
+    if prior:
+        lines += [
+            "Class-prior correction (the training split's class frequencies divided out; reported, "
+            f"not applied): top-1 {_pct(prior['top1'])} % (plain {_pct(metrics['top1'])} %), mean class "
+            f"accuracy {_pct(prior['mean_class_accuracy'])} % (plain {_pct(metrics['mean_class_accuracy'])} %).",
+            "",
+        ]
+    return lines
 
 
 def write_markdown_report(

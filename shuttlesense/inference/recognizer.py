@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,6 +19,7 @@ import torch
 from shuttlesense import labels
 from shuttlesense.data.loading import FrameSampling, load_video
 from shuttlesense.data.video_io import DecodedClip
+from shuttlesense.inference.calibration import resolve_calibration
 from shuttlesense.inference.conversation import answer_token_ids, frame_grid
 from shuttlesense.inference.model_source import ModelSource, resolve_model_source
 from shuttlesense.inference.results import error_result, result_from_probabilities
@@ -95,6 +97,8 @@ class QwenVLActionRecognizer:
     with its training prompt and sampling. The 18 scored answers are the class names it was trained
     on (`class_names`: recorded in that file; earlier spellings for older adapters). `mode`: "score" (shared-prefix scoring, default), "naive" (the same scores the slow way)
     or "generate" (greedy text matched to a class name, for comparison; one-hot probabilities).
+    `calibration`: a `calibration.json` whose temperature divides the log-likelihoods before the
+    softmax (default: the model's own `calibration.json`, if it has one).
     """
 
     def __init__(
@@ -111,6 +115,7 @@ class QwenVLActionRecognizer:
         sampling: FrameSampling | None = None,
         attn_implementation: str = "sdpa",
         merge_lora: bool = True,
+        calibration: str | Path | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"Unknown mode {mode!r}; choose one of {MODES}.")
@@ -137,6 +142,7 @@ class QwenVLActionRecognizer:
                 sampling.fps = None
         self.sampling = sampling
         self.source = resolve_model_source(self.model_path, base_model)
+        self.calibration = resolve_calibration(self.model_path, calibration) if mode != "generate" else None
         self.base_model = self.source.base_model
         self.device, self.dtype = resolve_device_dtype(device, dtype)
         self.model, self.processor = load_model(
@@ -188,10 +194,12 @@ class QwenVLActionRecognizer:
             )
         else:
             log_likelihoods = self.class_log_likelihoods(clip).double()
-            result = result_from_probabilities(torch.softmax(log_likelihoods, dim=0), top_k)
+            temperature = self.calibration.temperature if self.calibration else 1.0
+            result = result_from_probabilities(torch.softmax(log_likelihoods / temperature, dim=0), top_k)
             result["log_likelihoods"] = dict(
                 zip(labels.CLASS_NAMES_EN, log_likelihoods.tolist(), strict=True)
             )
+            result["temperature"] = temperature
         done = time.perf_counter()
         timing = {"decode_s": decoded - start, "model_s": done - decoded, "total_s": done - start}
         return {**result, "timing": timing, "mode": self.mode}

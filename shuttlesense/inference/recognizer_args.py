@@ -57,9 +57,20 @@ class RecognizerArguments:
         default=None,
         metadata={"help": "bfloat16, float16, float32 or auto; default: bf16/fp16 on GPU, fp32 on CPU."},
     )
+    calibration: str | None = field(
+        default=None,
+        metadata={
+            "help": "calibration.json from `evaluate --calibrate`: its temperature makes confidences "
+            "calibrated (default: the model's own calibration.json, if any)."
+        },
+    )
 
     def __post_init__(self) -> None:
         check_sampling_overrides(self.num_frames, self.max_pixels, "--")
+        if self.calibration is not None:  # a missing or broken file: said before the model loads
+            from shuttlesense.inference.calibration import read_calibration
+
+            read_calibration(self.calibration)
 
     def build_recognizer(self, **extra: Any):
         """The `QwenVLActionRecognizer` these options describe (`extra`: e.g. mode)."""
@@ -76,5 +87,6 @@ class RecognizerArguments:
             language=self.language,
             num_frames=self.num_frames,
             max_pixels=self.max_pixels,
+            calibration=self.calibration,
             **extra,
         )

@@ -18,6 +18,7 @@ from typing import Any, get_args, get_type_hints
 import yaml
 
 from shuttlesense import labels
+from shuttlesense.inference.calibration import read_calibration
 from shuttlesense.inference.recognizer_args import check_sampling_overrides
 from shuttlesense.rally.ensemble import check_weights
 from shuttlesense.rally.hits import HitDetectionConfig
@@ -61,6 +62,13 @@ class QwenVLSection:
     dtype: str | None = field(
         default=None, metadata={"help": "bfloat16, float16, float32; default by device."}
     )
+    calibration: str | None = field(
+        default=None,
+        metadata={
+            "help": "calibration.json (from `evaluate --calibrate`) that makes the confidence the "
+            "threshold compares calibrated; null: the model's own calibration.json, if any."
+        },
+    )
 
 
 @dataclass
@@ -102,6 +110,8 @@ class PipelineConfig:
         check_sampling_overrides(self.qwen_vl.num_frames, self.qwen_vl.max_pixels, "qwen_vl.")
         if self.qwen_vl.language is not None:
             labels.prompt(self.qwen_vl.language)  # unknown language -> clear error now
+        if self.qwen_vl.calibration is not None:  # a missing or broken file -> clear error now
+            read_calibration(self.qwen_vl.calibration)
         if not 0.0 <= self.qwen_vl.confidence_threshold <= 1.0:
             raise ValueError(
                 f"qwen_vl.confidence_threshold must be in [0, 1]; got {self.qwen_vl.confidence_threshold}."
@@ -234,6 +244,9 @@ class PipelineArguments:
     dtype: str | None = field(
         default=None, metadata={"help": "Override qwen_vl.dtype (bfloat16, float32...)."}
     )
+    calibration: str | None = field(
+        default=None, metadata={"help": "Override qwen_vl.calibration (a calibration.json)."}
+    )
     videomae_path: str | None = field(
         default=None,
         metadata={"help": "Override videomae.model_path (and enable VideoMAE for the ensemble)."},
@@ -246,7 +259,9 @@ class PipelineArguments:
     def pipeline_config(self) -> PipelineConfig:
         """The config from `--config` (or defaults) with every given override applied."""
         config = load_pipeline_config(self.config)
-        for key in ("model_path", "base_model", "language", "num_frames", "max_pixels", "device", "dtype"):
+        for key in (
+            "model_path", "base_model", "language", "num_frames", "max_pixels", "device", "dtype", "calibration"
+        ):  # fmt: skip
             if getattr(self, key) is not None:
                 setattr(config.qwen_vl, key, getattr(self, key))
         if self.videomae_path:
@@ -255,4 +270,6 @@ class PipelineArguments:
             config.hit_detection.method = self.hit_method
         if config.qwen_vl.language is not None:
             labels.prompt(config.qwen_vl.language)
+        if self.calibration is not None:
+            read_calibration(self.calibration)
         return config

@@ -96,6 +96,7 @@ class QwenVLEnhancedDetector:
             language=section.language,
             num_frames=section.num_frames,
             max_pixels=section.max_pixels,
+            calibration=section.calibration,
         )
 
     def _load_videomae(self) -> Any | None:
