@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,12 @@ def decoder_message(err: BaseException) -> str:
     return (text[:160] + "...") if len(text) > 160 else text or type(err).__name__
 
 
-def sample_indices(num_frames_in_clip: int, num_samples: int) -> list[int]:
-    """`num_samples` frame indices spread uniformly over the clip (repeats for 1-2 frame clips)."""
+def sample_indices(num_frames_in_clip: int, num_samples: int, shift: float = 0.0) -> list[int]:
+    """`num_samples` frame indices spread uniformly over the clip (repeats for 1-2 frame clips).
+
+    `shift` moves the whole grid by that fraction of the gap between two samples (kept inside
+    the clip): the temporal views of multi-view testing (`view_shifts`).
+    """
     if num_frames_in_clip <= 0:
         raise ValueError("A clip needs at least one frame.")
     if num_samples <= 0:
@@ -97,7 +102,16 @@ def sample_indices(num_frames_in_clip: int, num_samples: int) -> list[int]:
     if num_samples == 1:
         return [num_frames_in_clip // 2]
     positions = np.linspace(0, num_frames_in_clip - 1, num_samples)
-    return [int(i) for i in np.round(positions)]
+    positions = positions + shift * (num_frames_in_clip - 1) / (num_samples - 1)
+    return [int(i) for i in np.round(np.clip(positions, 0, num_frames_in_clip - 1))]
+
+
+def view_shifts(num_views: int) -> list[float]:
+    """The grid shifts of `num_views` temporal views, evenly interleaved around the plain sampling
+    (one view: no shift; three: -1/3, 0, +1/3 of the gap between sampled frames)."""
+    if num_views < 1:
+        raise ValueError(f"num_views must be at least 1; got {num_views}.")
+    return [(view - (num_views - 1) / 2) / num_views for view in range(num_views)]
 
 
 @dataclass(frozen=True)
@@ -152,13 +166,26 @@ def decode_frames(
     max_pixels: int | None = 448 * 448,
     grid: FrameGrid = FrameGrid(),
     info: VideoInfo | None = None,
+    shift: float = 0.0,
 ) -> DecodedClip:
     """Decode `num_frames` uniformly sampled RGB frames, scaled in the decoder to fit `max_pixels`
-    on the model's `grid` (None: full size, no scaling).
+    on the model's `grid` (None: full size, no scaling); `shift`: see `sample_indices`.
 
     Pass `info` (e.g. from the dataset's probe columns) to skip the extra container open that
     reads the clip's size.
     """
+    return decode_views(source, num_frames, [shift], max_pixels, grid, info)[0]
+
+
+def decode_views(
+    source: VideoSource,
+    num_frames: int,
+    shifts: Sequence[float],
+    max_pixels: int | None = 448 * 448,
+    grid: FrameGrid = FrameGrid(),
+    info: VideoInfo | None = None,
+) -> list[DecodedClip]:
+    """One clip per grid shift (`decode_frames`), their frames decoded together in one pass."""
     info = info or probe_video(source)
     width = height = -1
     if max_pixels is not None:
@@ -169,14 +196,16 @@ def decode_frames(
     available = len(reader)
     if available == 0:
         raise VideoDecodeError(f"Video {_describe(source)} has no frames.")
-    indices = sample_indices(available, num_frames)
+    views = [sample_indices(available, num_frames, shift) for shift in shifts]
+    wanted = sorted({index for view in views for index in view})
     try:
-        frames = reader.get_batch(indices).asnumpy()
+        frames = reader.get_batch(wanted).asnumpy()
     except Exception as err:
         raise VideoDecodeError(
             f"Cannot decode frames of {_describe(source)}: {decoder_message(err)}"
         ) from err
-    return DecodedClip(frames, indices, info.fps, available)
+    row = {index: i for i, index in enumerate(wanted)}
+    return [DecodedClip(frames[[row[i] for i in view]], view, info.fps, available) for view in views]
 
 
 def as_frame_array(video: Any) -> np.ndarray | None:

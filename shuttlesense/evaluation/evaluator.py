@@ -98,6 +98,13 @@ class EvaluateArguments(RecognizerArguments):
             "write calibration.json (use it with --calibration, or copy it into the model folder)."
         },
     )
+    num_views: int = field(
+        default=1,
+        metadata={
+            "help": "Temporal views per clip: the frame grid shifted by fractions of the gap between "
+            "sampled frames, the probabilities averaged (as video benchmarks report multi-view testing)."
+        },
+    )
     resume: bool = field(
         default=False,
         metadata={
@@ -116,6 +123,8 @@ class EvaluateArguments(RecognizerArguments):
             raise ValueError(f"--num_workers must be >= 0; got {self.num_workers}.")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"--limit must be at least 1; got {self.limit}.")
+        if self.num_views < 1:
+            raise ValueError(f"--num_views must be at least 1; got {self.num_views}.")
 
 
 LEGACY_OUTPUT = ("metrics.json", "predictions.jsonl")
@@ -168,6 +177,7 @@ def evaluate_model(
     num_workers: int | None = None,
     resume: bool = False,
     calibrate: bool = False,
+    num_views: int = 1,
 ) -> dict[str, Any]:
     """Run `recognizer` over a split, write the output files and return the metrics dict.
 
@@ -178,7 +188,8 @@ def evaluate_model(
     Under `accelerate launch` each process scores every N-th clip and the lines are gathered, so
     N processes give exactly the one-process files. `resume` continues an interrupted evaluation
     of the same run in `output_dir` (a different one is a clear error). `calibrate` also scores
-    the validation split, fits a temperature on it and writes `calibration.json`.
+    the validation split, fits a temperature on it and writes `calibration.json`. `num_views`
+    temporal views per clip are scored and their probabilities averaged.
     """
     from shuttlesense.inference.clip_stream import default_num_workers
     from shuttlesense.inference.processes import process_state
@@ -190,12 +201,19 @@ def evaluate_model(
     validation = _limited(load_split(dataset, "validation"), limit) if calibrate else None
     model_name = model_name or str(getattr(recognizer, "model_path", "unknown model"))
     base_model = base_model or getattr(recognizer, "base_model", None)
-    run = _run_record(recognizer, model_name, base_model, dataset, split, limit) | {"calibrate": calibrate}
+    run = _run_record(recognizer, model_name, base_model, dataset, split, limit)
+    run |= {"calibrate": calibrate, "num_views": num_views}
     with state.main_process_first():  # the main process makes (or checks) the folder first
         output = _open_output(output_dir, dataset, overwrite, resume, run) if state.is_main_process else None
     output = Path(output_dir).expanduser() if output is None else output
     workers = default_num_workers(state.num_processes) if num_workers is None else num_workers
-    common = {"state": state, "num_workers": workers, "resume": resume, "progress": progress}
+    common = {
+        "state": state,
+        "num_workers": workers,
+        "resume": resume,
+        "progress": progress,
+        "num_views": num_views,
+    }
     temperature = None
     if validation is not None:
         fitted, _ = score_split(
@@ -206,7 +224,7 @@ def evaluate_model(
         recognizer, data, output, PREDICTIONS, description=f"evaluate {split}", **common
     )
     metrics = _metrics(list(lines.values()), run, workers, speed)
-    metrics["num_processes"] = state.num_processes
+    metrics["num_processes"], metrics["num_views"] = state.num_processes, num_views
     metrics["calibration"] = _calibration(lines.values(), temperature)
     metrics["prior_corrected"] = _prior_corrected(lines.values(), dataset, split)
     if state.is_main_process:
@@ -355,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         num_workers=args.num_workers,
         resume=args.resume,
         calibrate=args.calibrate,
+        num_views=args.num_views,
     )
     if process_state().is_main_process:
         print(summary_text(metrics, args.output_dir))

@@ -194,6 +194,12 @@ def render_markdown_report(
         + (f", **{num_failed} failed to decode or predict** (left out of the metrics)" if num_failed else "")
         + ")",
         f"- Split method: **{split_method or 'unknown'}**: {method_note}",
+        f"- Views per clip: {metrics.get('num_views', 1)}"
+        + (
+            " (temporal views, frame grids shifted, probabilities averaged)"
+            if metrics.get("num_views", 1) > 1
+            else ""
+        ),
         "",
         "## Results and the VideoBadminton baselines",
         "",

@@ -62,9 +62,10 @@ def label_id(value: int | str) -> int:
 
 
 def _clips(
-    recognizer: ActionRecognizer, data: Any, num_workers: int, positions: list[int]
+    recognizer: ActionRecognizer, data: Any, num_workers: int, positions: list[int], num_views: int
 ) -> Iterator[tuple[int, Any, float]]:
-    """(position, what to hand `recognize_action`, seconds spent decoding) for the rows at `positions`.
+    """(position, what to hand `recognize_action`: a clip or a tuple of views, seconds spent
+    decoding) for the rows at `positions`.
 
     A recognizer that says how it samples (`sampling`, `grid`) gets clips decoded ahead by
     `num_workers` processes, with the stored probe; any other reads each row's video itself.
@@ -73,10 +74,12 @@ def _clips(
 
     sampling, grid = getattr(recognizer, "sampling", None), getattr(recognizer, "grid", None)
     if sampling is None or grid is None:
+        if num_views > 1:
+            raise ValueError("Several views need a recogniser that says how it samples frames (`sampling`).")
         for position in positions:
             yield position, row_video(data[position]), 0.0
         return
-    for loaded in decode_ahead(SplitSources(data), sampling, grid, num_workers, positions):
+    for loaded in decode_ahead(SplitSources(data), sampling, grid, num_workers, positions, num_views):
         yield loaded.position, loaded.error or loaded.clip, loaded.decode_s
 
 
@@ -87,22 +90,32 @@ def _score(
     out: TextIO,
     num_workers: int,
     progress: tqdm,
+    num_views: int,
 ) -> list[dict[str, Any]]:
-    """Score the clips at `positions`, appending each line to `out` as it is done; the lines."""
+    """Score the clips at `positions`, appending each line to `out` as it is done; the lines.
+
+    Several views of a clip are scored one by one and their probabilities averaged.
+    """
     ids = data["id"] if "id" in data.column_names else [str(i) for i in range(len(data))]
     row_labels = data["label"]
     lines: list[dict[str, Any]] = []
     mismatch_warned = False
-    for index, video, decode_s in _clips(recognizer, data, num_workers, positions):
+    for index, video, decode_s in _clips(recognizer, data, num_workers, positions, num_views):
         row_id, label = str(ids[index]), label_id(row_labels[index])
         start = time.perf_counter() - decode_s
         try:
             if isinstance(video, Exception):
                 raise video
-            result = recognizer.recognize_action(video)
-            probs = probability_vector(result)
+            results = [
+                recognizer.recognize_action(view) for view in (video if isinstance(video, tuple) else [video])
+            ]
+            result = results[0]
+            probs = np.mean([probability_vector(one) for one in results], axis=0)
+            scores = score_vector(result, probs) if len(results) == 1 else np.log(np.clip(probs, 1e-12, None))
             seconds = time.perf_counter() - start
-            line = prediction_line(index, row_id, label, probs, score_vector(result, probs), seconds)
+            line = prediction_line(index, row_id, label, probs, scores, seconds) | {
+                "temperature": result.get("temperature", 1.0)
+            }
         except Exception as err:  # one bad clip must not end a long run; see FAIL_FAST_AFTER
             logger.warning("Clip %s failed: %s: %s", row_id, type(err).__name__, err)
             line = error_line(index, row_id, label, err)
@@ -133,6 +146,7 @@ def score_split(
     resume: bool,
     description: str,
     progress: bool = True,
+    num_views: int = 1,
 ) -> tuple[dict[int, dict[str, Any]], float]:
     """Every clip of `data` scored into `output/name` (what a resumed run did before is kept);
     the lines by split index, and the clips per second of this run."""
@@ -147,7 +161,7 @@ def score_split(
         total=len(todo), desc=description, unit="clip", disable=not (progress and state.is_main_process)
     )
     with part_path(output, state.process_index, state.num_processes, name).open("a", encoding="utf-8") as out:
-        new = _score(recognizer, data, mine, out, num_workers, bar)
+        new = _score(recognizer, data, mine, out, num_workers, bar, num_views)
     bar.close()
     lines = {**done, **{line["index"]: line for line in gather_object(new)}}
     speed = len(todo) / max(time.perf_counter() - start, 1e-9)

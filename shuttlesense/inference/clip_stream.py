@@ -18,7 +18,14 @@ from typing import Any
 import torch
 
 from shuttlesense.data.loading import FrameSampling, row_info, row_video
-from shuttlesense.data.video_io import DecodedClip, FrameGrid, VideoInfo, decode_frames, probe_video
+from shuttlesense.data.video_io import (
+    DecodedClip,
+    FrameGrid,
+    VideoInfo,
+    decode_views,
+    probe_video,
+    view_shifts,
+)
 
 
 def default_num_workers(num_processes: int = 1) -> int:
@@ -44,7 +51,7 @@ class LoadedClip:
     """A decoded clip (or why it could not be decoded) at its position in the input order."""
 
     position: int
-    clip: DecodedClip | None
+    clip: DecodedClip | tuple[DecodedClip, ...] | None  # a tuple: the temporal views
     error: Exception | None
     decode_s: float
 
@@ -66,8 +73,10 @@ class SplitSources(Sequence[ClipSource]):
 class _Decoder(torch.utils.data.Dataset):
     """Position i -> `LoadedClip` of `sources[i]`: runs in a worker process (or inline)."""
 
-    def __init__(self, sources: Sequence[ClipSource], sampling: FrameSampling, grid: FrameGrid) -> None:
-        self.sources, self.sampling, self.grid = sources, sampling, grid
+    def __init__(
+        self, sources: Sequence[ClipSource], sampling: FrameSampling, grid: FrameGrid, shifts: Sequence[float]
+    ) -> None:
+        self.sources, self.sampling, self.grid, self.shifts = sources, sampling, grid, list(shifts)
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -77,18 +86,15 @@ class _Decoder(torch.utils.data.Dataset):
         try:
             source = self.sources[position]
             info = source.info or probe_video(source.video)
-            clip = decode_frames(
-                source.video,
-                self.sampling.frames_for(info),
-                max_pixels=self.sampling.max_pixels,
-                grid=self.grid,
-                info=info,
-            )
+            count = self.sampling.frames_for(info)
+            views = decode_views(source.video, count, self.shifts, self.sampling.max_pixels, self.grid, info)
         except (ValueError, OSError, TypeError) as err:  # reported per clip, never ends the run
             return LoadedClip(position, None, err, time.perf_counter() - start)
-        # A tensor crosses back from a worker through shared memory, not a pickled copy.
-        frames = torch.from_numpy(clip.frames)
-        return LoadedClip(position, _with_frames(clip, frames), None, time.perf_counter() - start)
+        # Tensors cross back from a worker through shared memory, not as pickled copies.
+        shared = [_with_frames(view, torch.from_numpy(view.frames)) for view in views]
+        return LoadedClip(
+            position, shared[0] if len(shared) == 1 else tuple(shared), None, time.perf_counter() - start
+        )
 
 
 def _with_frames(clip: DecodedClip, frames: Any) -> DecodedClip:
@@ -96,7 +102,9 @@ def _with_frames(clip: DecodedClip, frames: Any) -> DecodedClip:
 
 
 def _as_numpy(loaded: LoadedClip) -> LoadedClip:
-    if loaded.clip is not None and isinstance(loaded.clip.frames, torch.Tensor):
+    if isinstance(loaded.clip, tuple):
+        loaded.clip = tuple(_with_frames(view, view.frames.numpy()) for view in loaded.clip)
+    elif loaded.clip is not None:
         loaded.clip = _with_frames(loaded.clip, loaded.clip.frames.numpy())
     return loaded
 
@@ -111,16 +119,18 @@ def decode_ahead(
     grid: FrameGrid,
     num_workers: int,
     positions: Sequence[int] | None = None,
+    num_views: int = 1,
 ) -> Iterator[LoadedClip]:
     """The clips at `positions` (default: all of `sources`), decoded by `num_workers` worker
-    processes (0: in this process, one after the other), yielded in order.
+    processes (0: in this process, one after the other), yielded in order. With `num_views` > 1
+    each clip is a tuple of that many temporal views (`view_shifts`), decoded in one pass.
 
     `sources[i]` is read in the worker, so `sources` may be lazy (rows of an Arrow dataset: only
     their bytes are read there, never shipped).
     """
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0; got {num_workers}.")
-    dataset = _Decoder(sources, sampling, grid)
+    dataset = _Decoder(sources, sampling, grid, view_shifts(num_views))
     indices = list(range(len(sources))) if positions is None else list(positions)
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(dataset, indices),

@@ -116,3 +116,32 @@ def test_two_processes_under_accelerate_launch_give_the_one_process_files(
         assert json.loads((out / "metrics.json").read_text())["num_processes"] == processes
     assert not list(outputs[2].glob("predictions.rank*.jsonl"))
     assert _lines(outputs[2]) == _lines(outputs[1]) and _metrics(outputs[2]) == _metrics(outputs[1])
+
+
+def test_three_views_are_the_average_of_three_single_view_runs_at_the_same_offsets(
+    recognizer, prepared_dataset: Path, tmp_path: Path
+):
+    import numpy as np
+
+    from shuttlesense.data.loading import load_split, row_info, row_video
+    from shuttlesense.data.video_io import decode_frames, view_shifts
+    from shuttlesense.labels import CLASS_NAMES_EN
+
+    metrics = evaluate_model(recognizer, str(prepared_dataset), "test", tmp_path / "views", limit=3,
+                             progress=False, num_workers=1, num_views=3)  # fmt: skip
+    assert metrics["num_views"] == 3 and "Views per clip: 3" in (tmp_path / "views" / "report.md").read_text()
+    lines = [json.loads(text) for text in (tmp_path / "views" / PREDICTIONS).read_text().splitlines()]
+    rows = list(load_split(str(prepared_dataset), "test").select(range(3)))
+    sampling = recognizer.sampling
+    for line, row in zip(lines, rows, strict=True):
+        info = row_info(row)
+        singles = []
+        for shift in view_shifts(3):
+            clip = decode_frames(row_video(row), sampling.frames_for(info), sampling.max_pixels, recognizer.grid,
+                                 info, shift)  # fmt: skip
+            result = recognizer.recognize_action(clip)
+            singles.append([result["probabilities"][name] for name in CLASS_NAMES_EN])
+        averaged = [line["probabilities"][name] for name in CLASS_NAMES_EN]
+        np.testing.assert_allclose(averaged, np.mean(singles, axis=0), atol=2e-6)
+    assert len({tuple(view) for view in [decode_frames(row_video(rows[0]), 4, 3136, shift=s).indices
+                                         for s in view_shifts(3)]}) == 3  # fmt: skip  # three different offsets
