@@ -98,6 +98,13 @@ class EvaluateArguments(RecognizerArguments):
             "write calibration.json (use it with --calibration, or copy it into the model folder)."
         },
     )
+    batch_size: int = field(
+        default=1,
+        metadata={
+            "help": "Clips scored together: one prefill for the batch, then every candidate of every "
+            "clip in one forward (clips of one frame count and size; the same scores as one at a time)."
+        },
+    )
     num_views: int = field(
         default=1,
         metadata={
@@ -125,6 +132,8 @@ class EvaluateArguments(RecognizerArguments):
             raise ValueError(f"--limit must be at least 1; got {self.limit}.")
         if self.num_views < 1:
             raise ValueError(f"--num_views must be at least 1; got {self.num_views}.")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch_size must be at least 1; got {self.batch_size}.")
 
 
 LEGACY_OUTPUT = ("metrics.json", "predictions.jsonl")
@@ -178,6 +187,7 @@ def evaluate_model(
     resume: bool = False,
     calibrate: bool = False,
     num_views: int = 1,
+    batch_size: int = 1,
 ) -> dict[str, Any]:
     """Run `recognizer` over a split, write the output files and return the metrics dict.
 
@@ -189,7 +199,8 @@ def evaluate_model(
     N processes give exactly the one-process files. `resume` continues an interrupted evaluation
     of the same run in `output_dir` (a different one is a clear error). `calibrate` also scores
     the validation split, fits a temperature on it and writes `calibration.json`. `num_views`
-    temporal views per clip are scored and their probabilities averaged.
+    temporal views per clip are scored and their probabilities averaged; `batch_size` clips at a
+    time go through the recogniser's `recognize_actions`.
     """
     from shuttlesense.inference.clip_stream import default_num_workers
     from shuttlesense.inference.processes import process_state
@@ -213,6 +224,7 @@ def evaluate_model(
         "resume": resume,
         "progress": progress,
         "num_views": num_views,
+        "batch_size": batch_size,
     }
     temperature = None
     if validation is not None:
@@ -224,7 +236,7 @@ def evaluate_model(
         recognizer, data, output, PREDICTIONS, description=f"evaluate {split}", **common
     )
     metrics = _metrics(list(lines.values()), run, workers, speed)
-    metrics["num_processes"], metrics["num_views"] = state.num_processes, num_views
+    metrics |= {"num_processes": state.num_processes, "num_views": num_views, "batch_size": batch_size}
     metrics["calibration"] = _calibration(lines.values(), temperature)
     metrics["prior_corrected"] = _prior_corrected(lines.values(), dataset, split)
     if state.is_main_process:
@@ -374,6 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         resume=args.resume,
         calibrate=args.calibrate,
         num_views=args.num_views,
+        batch_size=args.batch_size,
     )
     if process_state().is_main_process:
         print(summary_text(metrics, args.output_dir))

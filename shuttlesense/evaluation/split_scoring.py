@@ -83,6 +83,59 @@ def _clips(
         yield loaded.position, loaded.error or loaded.clip, loaded.decode_s
 
 
+def _recognise(
+    recognizer: ActionRecognizer, items: list[tuple[int, Any, float]], batch_size: int
+) -> list[Any]:
+    """Per item: its results (one per view), or the exception that stopped it.
+
+    With `batch_size` > 1 and a recogniser that batches (`recognize_actions`), every view of every
+    item goes through one call; a clip that fails there is reported alone.
+    """
+    views = [
+        [] if isinstance(v, Exception) else list(v) if isinstance(v, tuple) else [v] for _, v, _ in items
+    ]
+    outcome: list[Any] = [v if isinstance(v, Exception) else None for _, v, _ in items]
+    flat = [view for item_views in views for view in item_views]
+    if batch_size > 1 and hasattr(recognizer, "recognize_actions") and flat:
+        try:
+            results = iter(recognizer.recognize_actions(flat, batch_size=len(flat), errors="record"))
+        except Exception as err:  # the whole batch failed (a broken model): each clip says so
+            return [outcome[i] or err for i in range(len(items))]
+        for i, item_views in enumerate(views):
+            mine = [next(results) for _ in item_views]
+            failed = [r for r in mine if "error" in r]
+            if outcome[i] is None:
+                outcome[i] = RuntimeError(failed[0]["error"]) if failed else mine
+        return outcome
+    for i, item_views in enumerate(views):
+        if outcome[i] is None:
+            try:
+                outcome[i] = [recognizer.recognize_action(view) for view in item_views]
+            except Exception as err:  # one bad clip must not end a long run; see FAIL_FAST_AFTER
+                outcome[i] = err
+    return outcome
+
+
+def _line(
+    item: tuple[int, Any, float], outcome: Any, ids: Any, row_labels: Any, seconds: float
+) -> dict[str, Any]:
+    """The prediction line of one clip from its results (views averaged), or its error line."""
+    index = item[0]
+    row_id, label = str(ids[index]), label_id(row_labels[index])
+    try:
+        if isinstance(outcome, Exception):
+            raise outcome
+        probs = np.mean([probability_vector(result) for result in outcome], axis=0)
+        scores = score_vector(outcome[0], probs) if len(outcome) == 1 else np.log(np.clip(probs, 1e-12, None))
+    except Exception as err:
+        logger.warning("Clip %s failed: %s: %s", row_id, type(err).__name__, err)
+        return error_line(index, row_id, label, err)
+    line = prediction_line(index, row_id, label, probs, scores, seconds)
+    if len(outcome) == 1 and outcome[0].get("class_id", line["predicted"]) != line["predicted"]:
+        logger.warning("Clip %s: the recognizer's class_id is not the argmax of its probabilities.", row_id)
+    return line | {"temperature": outcome[0].get("temperature", 1.0)}
+
+
 def _score(
     recognizer: ActionRecognizer,
     data: Any,
@@ -91,45 +144,36 @@ def _score(
     num_workers: int,
     progress: tqdm,
     num_views: int,
+    batch_size: int,
 ) -> list[dict[str, Any]]:
     """Score the clips at `positions`, appending each line to `out` as it is done; the lines.
 
-    Several views of a clip are scored one by one and their probabilities averaged.
+    Clips go to the recogniser `batch_size` at a time; several views of a clip are all scored and
+    their probabilities averaged.
     """
     ids = data["id"] if "id" in data.column_names else [str(i) for i in range(len(data))]
     row_labels = data["label"]
     lines: list[dict[str, Any]] = []
-    mismatch_warned = False
-    for index, video, decode_s in _clips(recognizer, data, num_workers, positions, num_views):
-        row_id, label = str(ids[index]), label_id(row_labels[index])
-        start = time.perf_counter() - decode_s
-        try:
-            if isinstance(video, Exception):
-                raise video
-            results = [
-                recognizer.recognize_action(view) for view in (video if isinstance(video, tuple) else [video])
-            ]
-            result = results[0]
-            probs = np.mean([probability_vector(one) for one in results], axis=0)
-            scores = score_vector(result, probs) if len(results) == 1 else np.log(np.clip(probs, 1e-12, None))
-            seconds = time.perf_counter() - start
-            line = prediction_line(index, row_id, label, probs, scores, seconds) | {
-                "temperature": result.get("temperature", 1.0)
-            }
-        except Exception as err:  # one bad clip must not end a long run; see FAIL_FAST_AFTER
-            logger.warning("Clip %s failed: %s: %s", row_id, type(err).__name__, err)
-            line = error_line(index, row_id, label, err)
-        else:
-            if not mismatch_warned and result.get("class_id", line["predicted"]) != line["predicted"]:
-                logger.warning(
-                    "Recognizer's class_id differs from the argmax of its probabilities; using the argmax."
-                )
-                mismatch_warned = True
-        lines.append(line)
-        out.write(json.dumps(line, ensure_ascii=False) + "\n")
-        out.flush()
-        progress.update()
-        if len(lines) == FAIL_FAST_AFTER and all(item["error"] is not None for item in lines):
+    batch: list[tuple[int, Any, float]] = []
+    clips = _clips(recognizer, data, num_workers, positions, num_views)
+    for item in [*clips, None]:
+        if item is not None:
+            batch.append(item)
+            if len(batch) < batch_size:
+                continue
+        if not batch:
+            break
+        start = time.perf_counter()
+        outcomes = _recognise(recognizer, batch, batch_size)
+        share = (time.perf_counter() - start) / len(batch)
+        for done, outcome in zip(batch, outcomes, strict=True):
+            line = _line(done, outcome, ids, row_labels, done[2] + share)
+            lines.append(line)
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.flush()
+            progress.update()
+        batch = []
+        if len(lines) >= FAIL_FAST_AFTER and all(item["error"] is not None for item in lines):
             raise RuntimeError(
                 f"The first {len(lines)} clips all failed; stopping. First error: {lines[0]['error']}"
             )
@@ -147,6 +191,7 @@ def score_split(
     description: str,
     progress: bool = True,
     num_views: int = 1,
+    batch_size: int = 1,
 ) -> tuple[dict[int, dict[str, Any]], float]:
     """Every clip of `data` scored into `output/name` (what a resumed run did before is kept);
     the lines by split index, and the clips per second of this run."""
@@ -161,7 +206,7 @@ def score_split(
         total=len(todo), desc=description, unit="clip", disable=not (progress and state.is_main_process)
     )
     with part_path(output, state.process_index, state.num_processes, name).open("a", encoding="utf-8") as out:
-        new = _score(recognizer, data, mine, out, num_workers, bar, num_views)
+        new = _score(recognizer, data, mine, out, num_workers, bar, num_views, batch_size)
     bar.close()
     lines = {**done, **{line["index"]: line for line in gather_object(new)}}
     speed = len(todo) / max(time.perf_counter() - start, 1e-9)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,13 @@ class PredictArguments(RecognizerArguments):
             "choices": ["score", "naive", "generate"],
         },
     )
+    batch_size: int = field(
+        default=1,
+        metadata={
+            "help": "Clips of --video-dir scored together (one prefill per batch; clips of one frame "
+            "count and size; the same scores as one at a time)."
+        },
+    )
     num_workers: int | None = field(
         default=None,
         metadata={
@@ -63,6 +70,8 @@ class PredictArguments(RecognizerArguments):
             raise ValueError(f"--top-k must be at least 1; got {self.top_k}.")
         if self.num_workers is not None and self.num_workers < 0:
             raise ValueError(f"--num-workers must be >= 0; got {self.num_workers}.")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size must be at least 1; got {self.batch_size}.")
 
 
 def find_videos(args: PredictArguments) -> tuple[list[Path], list[Path]]:
@@ -97,6 +106,17 @@ def prediction_record(path: Path, result: dict[str, Any], top_k: int) -> dict[st
         "mode": result["mode"],
         "error": None,
     }
+
+
+def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def error_record(path: Path, err: Exception) -> dict[str, Any]:
@@ -141,30 +161,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     clips = decode_ahead([ClipSource(str(p)) for p in videos], recognizer.sampling, recognizer.grid, workers)
     records, failures = [], 0
-    progress = tqdm(
-        clips, total=len(videos), desc="predict", unit="clip", disable=len(videos) == 1, file=sys.stderr
-    )
-    for loaded in progress:
-        path = videos[loaded.position]
+    progress = tqdm(total=len(videos), desc="predict", unit="clip", disable=len(videos) == 1, file=sys.stderr)
+    for batch in _batches(clips, args.batch_size):
+        good = [loaded for loaded in batch if loaded.error is None]
         try:
-            if loaded.error is not None:
-                raise loaded.error
-            result = recognizer.recognize_action(loaded.clip, top_k=args.top_k)
-            model_s = result["timing"]["model_s"]  # decoded ahead: the decode time is the worker's
-            result["timing"] = {
-                "decode_s": loaded.decode_s,
-                "model_s": model_s,
-                "total_s": loaded.decode_s + model_s,
-            }
-            record = prediction_record(path, result, args.top_k)
-        except Exception as err:  # one bad clip must not end a folder run
-            failures += 1
-            record = error_record(path, err)
-            progress.write(f"error: {path}: {record['error']}", file=sys.stderr)
-        if args.json:
-            print(json.dumps(record, ensure_ascii=False), flush=True)
-        elif record["error"] is None:
-            records.append(record)
+            results = iter(recognizer.recognize_actions(
+                [loaded.clip for loaded in good], batch_size=args.batch_size, top_k=args.top_k, errors="record"
+            ))  # fmt: skip
+        except Exception as err:  # the model failed on the whole batch: each of its clips says so
+            results = iter([error_record(Path(), err)] * len(good))
+        for loaded in batch:
+            path = videos[loaded.position]
+            result = error_record(path, loaded.error) if loaded.error is not None else next(results)
+            if result.get("error") is not None:
+                failures += 1
+                record = {**result, "file": str(path)}
+                progress.write(f"error: {path}: {record['error']}", file=sys.stderr)
+            else:  # decoded ahead: the decode time is the worker's
+                model_s = result["timing"]["model_s"]
+                result["timing"] = {
+                    "decode_s": loaded.decode_s,
+                    "model_s": model_s,
+                    "total_s": loaded.decode_s + model_s,
+                }
+                record = prediction_record(path, result, args.top_k)
+            if args.json:
+                print(json.dumps(record, ensure_ascii=False), flush=True)
+            elif record["error"] is None:
+                records.append(record)
+            progress.update()
+    progress.close()
     if not args.json and records:
         print(format_table(records, Path(args.video_dir).expanduser() if args.video_dir else None))
     succeeded = len(videos) - failures

@@ -23,7 +23,7 @@ from shuttlesense.inference.calibration import resolve_calibration
 from shuttlesense.inference.conversation import answer_token_ids, frame_grid
 from shuttlesense.inference.model_source import ModelSource, resolve_model_source
 from shuttlesense.inference.results import error_result, result_from_probabilities
-from shuttlesense.inference.scoring import generate_answer, naive_scores, score_candidates
+from shuttlesense.inference.scoring import generate_answer, naive_scores, score_candidates, score_clips
 from shuttlesense.inference.trained_settings import (
     DEFAULT_LANGUAGE,
     DEFAULT_MAX_PIXELS,
@@ -193,16 +193,19 @@ class QwenVLActionRecognizer:
                 generate_answer(self.model, self.processor, clip, self.language), top_k
             )
         else:
-            log_likelihoods = self.class_log_likelihoods(clip).double()
-            temperature = self.calibration.temperature if self.calibration else 1.0
-            result = result_from_probabilities(torch.softmax(log_likelihoods / temperature, dim=0), top_k)
-            result["log_likelihoods"] = dict(
-                zip(labels.CLASS_NAMES_EN, log_likelihoods.tolist(), strict=True)
-            )
-            result["temperature"] = temperature
+            result = self._scored_result(self.class_log_likelihoods(clip), top_k)
         done = time.perf_counter()
         timing = {"decode_s": decoded - start, "model_s": done - decoded, "total_s": done - start}
         return {**result, "timing": timing, "mode": self.mode}
+
+    def _scored_result(self, log_likelihoods: torch.Tensor, top_k: int) -> dict[str, Any]:
+        """The result of 18 log-likelihoods: softmax (over the calibration temperature, if any)."""
+        log_likelihoods = log_likelihoods.double()
+        temperature = self.calibration.temperature if self.calibration else 1.0
+        result = result_from_probabilities(torch.softmax(log_likelihoods / temperature, dim=0), top_k)
+        result["log_likelihoods"] = dict(zip(labels.CLASS_NAMES_EN, log_likelihoods.tolist(), strict=True))
+        result["temperature"] = temperature
+        return result
 
     def _generated_result(self, text: str, top_k: int) -> dict[str, Any]:
         """One-hot probabilities on the class the generated text names; uniform if it names none."""
@@ -222,20 +225,43 @@ class QwenVLActionRecognizer:
     ) -> list[dict[str, Any]]:
         """Classify many clips, in order. `errors="record"` returns {"error": ...} for a bad clip.
 
-        Clips run one at a time whatever `batch_size`: shared-prefix scoring already costs about one
-        prefill per clip, and batching clips of different lengths needs padded prefixes with per-row
-        rope deltas for little gain (none on CPU). `batch_size` is kept for API compatibility.
+        In "score" mode clips go `batch_size` at a time: those whose prompts have one length (same
+        frame count and size) share one prefill and one packed forward over every candidate
+        (`score_clips`), with the log-likelihoods of one clip at a time. A clip's `model_s` is its
+        share of its batch. Other modes run clip by clip.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
         if errors not in ("raise", "record"):
             raise ValueError("errors must be 'raise' or 'record'.")
-        results = []
+        results: list[dict[str, Any]] = []
+        pending: list[tuple[int, DecodedClip, float]] = []  # (result index, clip, decode seconds)
         for video in videos:
+            start = time.perf_counter()
             try:
-                results.append(self.recognize_action(video, top_k=top_k))
+                if self.mode != "score" or batch_size == 1:
+                    results.append(self.recognize_action(video, top_k=top_k))
+                    continue
+                pending.append((len(results), self.load_clip(video), time.perf_counter() - start))
+                results.append({})
             except (ValueError, OSError, TypeError) as err:
                 if errors == "raise":
                     raise
                 results.append(error_result(err))
+            if len(pending) == batch_size:
+                self._score_pending(pending, results, top_k)
+        if pending:
+            self._score_pending(pending, results, top_k)
         return results
+
+    def _score_pending(
+        self, pending: list[tuple[int, DecodedClip, float]], results: list[dict[str, Any]], top_k: int
+    ) -> None:
+        start = time.perf_counter()
+        clips = [clip for _, clip, _ in pending]
+        scores = score_clips(self.model, self.processor, clips, self.candidates, self.language, len(clips))
+        model_s = (time.perf_counter() - start) / len(pending)
+        for (index, _, decode_s), row in zip(pending, scores, strict=True):
+            timing = {"decode_s": decode_s, "model_s": model_s, "total_s": decode_s + model_s}
+            results[index] = {**self._scored_result(row, top_k), "timing": timing, "mode": self.mode}
+        pending.clear()

@@ -81,63 +81,84 @@ def encode_prompt(
     return inputs
 
 
+def stack_prompts(prompts: Sequence[BatchFeature]) -> BatchFeature:
+    """One batch from one-clip prompts of equal length: every tensor (token rows, and the
+    per-video patches, grids and timings) is concatenated along its first axis."""
+    if len({int(p["input_ids"].shape[1]) for p in prompts}) != 1:
+        raise ValueError("Prompts of different lengths cannot be stacked without padding.")
+    return BatchFeature({key: torch.cat([p[key] for p in prompts]) for key in prompts[0]})
+
+
 @dataclass
 class Prefix:
-    """A prefilled prompt: its KV cache, the next-token log-probs, its length and its mrope delta."""
+    """Prefilled prompts (one row each): their KV cache, next-token log-probs, length and mrope deltas."""
 
-    cache: object  # transformers Cache holding exactly `length` tokens between uses
-    next_log_probs: torch.Tensor  # (vocab,) float32: log p(first answer token | prompt)
+    cache: object  # transformers Cache holding exactly `length` tokens per row between uses
+    next_log_probs: torch.Tensor  # (rows, vocab) float32: log p(first answer token | prompt)
     length: int
-    rope_delta: int
+    rope_deltas: torch.Tensor  # (rows,) long
 
 
 @torch.no_grad()
 def prefill(model: torch.nn.Module, inputs: BatchFeature) -> Prefix:
-    """Run video + prompt once with `use_cache=True`; keep only the last position's logits."""
-    if inputs["input_ids"].shape[0] != 1:
-        raise ValueError("prefill expects a single prompt (batch size 1).")
+    """Run video + prompt once with `use_cache=True`; keep only the last position's logits.
+
+    Several rows must have the same length (same frame count and size): no padding, so every
+    row's positions and cache are exactly what a one-row prefill gives.
+    """
+    attention = inputs.get("attention_mask")
+    if attention is not None and not bool(attention.all()):
+        raise ValueError(
+            "prefill takes prompts of one length (no padding); group clips by frame count and size."
+        )
     _check_eval(model)
     out = model(**inputs, use_cache=True, logits_to_keep=1)
+    rows = int(inputs["input_ids"].shape[0])
     deltas = _rope_holder(model).rope_deltas  # set by this very forward; read before anything else runs
-    rope_delta = int(deltas.reshape(-1)[0]) if deltas is not None else 0
-    log_probs = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
-    return Prefix(out.cache, log_probs, int(inputs["input_ids"].shape[1]), rope_delta)
+    rope_deltas = (
+        deltas.reshape(-1)[:rows].long() if deltas is not None else torch.zeros(rows, dtype=torch.long)
+    )
+    log_probs = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+    return Prefix(out.cache, log_probs, int(inputs["input_ids"].shape[1]), rope_deltas.to(log_probs.device))
 
 
 def _packed_inputs(
     prefix: Prefix, candidates: Candidates, device: torch.device, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
-    """input_ids (1, Q), position_ids (3, 1, Q), additive mask (1, 1, Q, P + Q) and each candidate's start.
+    """input_ids (rows, Q), position_ids (3, rows, Q), additive mask (rows, 1, Q, P + Q) and each
+    candidate's start.
 
     Each candidate feeds all but its last token (the last one is only predicted, never attended).
     """
+    rows = prefix.next_log_probs.shape[0]
     fed = [list(c[:-1]) for c in candidates]
     starts, offsets, owner = [], [], []
     for index, tokens in enumerate(fed):
         starts.append(len(offsets))
         offsets += range(len(tokens))
         owner += [index] * len(tokens)
-    ids = torch.tensor([[t for tokens in fed for t in tokens]], device=device)
+    ids = torch.tensor([[t for tokens in fed for t in tokens]], device=device).expand(rows, -1)
     offset = torch.tensor(offsets, device=device)
-    positions = (prefix.length + prefix.rope_delta + offset).view(1, 1, -1).expand(3, 1, -1)
+    positions = prefix.length + prefix.rope_deltas.to(device)[:, None] + offset[None, :]
     owner_t = torch.tensor(owner, device=device)
     visible = (owner_t[:, None] == owner_t[None, :]) & (offset[:, None] >= offset[None, :])
     block = torch.zeros(visible.shape, dtype=dtype, device=device).masked_fill(
         ~visible, torch.finfo(dtype).min
     )
     mask = torch.cat([torch.zeros(len(owner), prefix.length, dtype=dtype, device=device), block], dim=1)
-    return ids, positions, mask[None, None], starts
+    return ids, positions[None].expand(3, -1, -1), mask[None, None].expand(rows, -1, -1, -1), starts
 
 
 @torch.no_grad()
 def score_from_prefix(model: torch.nn.Module, prefix: Prefix, candidates: Candidates) -> torch.Tensor:
-    """Sum log-prob of each candidate continuing `prefix`, all candidates in one packed forward.
+    """Sum log-prob of each candidate continuing each prefilled row, (rows, len(candidates)): all
+    candidates of all rows in one packed forward.
 
     The prefix cache is cropped back to its own length afterwards, so it can be scored again.
     """
     if not candidates or any(len(c) == 0 for c in candidates):
         raise ValueError("Every candidate needs at least one token.")
-    scores = torch.stack([prefix.next_log_probs[c[0]] for c in candidates])
+    scores = torch.stack([prefix.next_log_probs[:, c[0]] for c in candidates], dim=1)
     queries = sum(len(c) - 1 for c in candidates)
     if queries == 0:
         return scores
@@ -155,13 +176,13 @@ def score_from_prefix(model: torch.nn.Module, prefix: Prefix, candidates: Candid
         seen = prefix.cache.get_seq_length()
         if seen > prefix.length:
             prefix.cache.crop(prefix.length - seen)
-    log_probs = torch.log_softmax(out.logits[0].float(), dim=-1)
+    log_probs = torch.log_softmax(out.logits.float(), dim=-1)  # (rows, Q, vocab)
     extra = []
     for candidate, start in zip(candidates, starts, strict=True):
-        rows = log_probs[start : start + len(candidate) - 1]
-        targets = torch.tensor(candidate[1:], device=rows.device)
-        extra.append(rows.gather(1, targets[:, None]).sum())
-    return scores + torch.stack(extra).to(scores.device)
+        picked = log_probs[:, start : start + len(candidate) - 1]
+        targets = torch.tensor(candidate[1:], device=picked.device)
+        extra.append(picked.gather(2, targets[None, :, None].expand(picked.shape[0], -1, 1)).sum(dim=(1, 2)))
+    return scores + torch.stack(extra, dim=1).to(scores.device)
 
 
 @torch.no_grad()
@@ -179,7 +200,35 @@ def score_candidates(
     prefixes of others ("Smash" vs "Tap Smash" differ in where the turn ends).
     """
     prefix = prefill(model, encode_prompt(model, processor, clip, language))
-    return score_from_prefix(model, prefix, candidates).cpu()
+    return score_from_prefix(model, prefix, candidates)[0].cpu()
+
+
+@torch.no_grad()
+def score_clips(
+    model: torch.nn.Module,
+    processor: ProcessorMixin,
+    clips: Sequence[DecodedClip],
+    candidates: Candidates,
+    language: str = "zh",
+    batch_size: int = 8,
+) -> torch.Tensor:
+    """`score_candidates` for many clips, (len(clips), len(candidates)): clips whose prompts have
+    the same length (the usual case: same frame count and size) go `batch_size` at a time through
+    one prefill, then every candidate of every clip of the batch in one packed forward.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1; got {batch_size}.")
+    prompts = [encode_prompt(model, processor, clip, language) for clip in clips]
+    by_length: dict[int, list[int]] = {}
+    for index, prompt in enumerate(prompts):
+        by_length.setdefault(int(prompt["input_ids"].shape[1]), []).append(index)
+    scores = torch.empty(len(clips), len(candidates))
+    for members in by_length.values():
+        for start in range(0, len(members), batch_size):
+            group = members[start : start + batch_size]
+            prefix = prefill(model, stack_prompts([prompts[i] for i in group]))
+            scores[group] = score_from_prefix(model, prefix, candidates).cpu().float()
+    return scores
 
 
 def _pad_id(processor: ProcessorMixin) -> int:

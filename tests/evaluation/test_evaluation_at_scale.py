@@ -145,3 +145,17 @@ def test_three_views_are_the_average_of_three_single_view_runs_at_the_same_offse
         np.testing.assert_allclose(averaged, np.mean(singles, axis=0), atol=2e-6)
     assert len({tuple(view) for view in [decode_frames(row_video(rows[0]), 4, 3136, shift=s).indices
                                          for s in view_shifts(3)]}) == 3  # fmt: skip  # three different offsets
+
+
+def test_batched_evaluation_gives_the_one_clip_at_a_time_files(
+    recognizer, prepared_dataset: Path, tmp_path: Path
+):
+    runs = {}
+    for batch_size in (1, 4):
+        out = tmp_path / f"batch{batch_size}"
+        evaluate_model(recognizer, str(prepared_dataset), "test", out, limit=6, progress=False,
+                       num_workers=1, batch_size=batch_size)  # fmt: skip
+        runs[batch_size] = [json.loads(text) for text in (out / PREDICTIONS).read_text().splitlines()]
+    for one, batched in zip(runs[1], runs[4], strict=True):
+        assert one["predicted"] == batched["predicted"]
+        assert max(abs(a - b) for a, b in zip(one["scores"], batched["scores"], strict=True)) < 1e-4

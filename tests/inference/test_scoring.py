@@ -86,9 +86,9 @@ def test_prefix_candidates_and_cache_reuse(tiny_model_dirs, clip):
     candidates = [smash, smash + tap_smash, [smash[0]], tap_smash, tap_smash[:1] * 3]
     naive = scoring.naive_scores(model, processor, clip, candidates, "en")
     prefix = scoring.prefill(model, scoring.encode_prompt(model, processor, clip, "en"))
-    first = scoring.score_from_prefix(model, prefix, candidates)
+    first = scoring.score_from_prefix(model, prefix, candidates)[0]
     assert prefix.cache.get_seq_length() == prefix.length, "the cache must be cropped back to the prefix"
-    second = scoring.score_from_prefix(model, prefix, list(reversed(candidates)))
+    second = scoring.score_from_prefix(model, prefix, list(reversed(candidates)))[0]
     torch.testing.assert_close(first.cpu(), naive, atol=ATOL, rtol=0)
     torch.testing.assert_close(second.flip(0).cpu(), naive, atol=ATOL, rtol=0)
 
@@ -99,10 +99,35 @@ def test_rope_delta_matters(tiny_model_dirs, clip):
     candidates = _candidates(processor, "en")
     naive = scoring.naive_scores(model, processor, clip, candidates, "en")
     prefix = scoring.prefill(model, scoring.encode_prompt(model, processor, clip, "en"))
-    assert prefix.rope_delta != 0
-    prefix.rope_delta = 0
-    wrong = scoring.score_from_prefix(model, prefix, candidates).cpu()
+    assert prefix.rope_deltas.tolist() != [0]
+    prefix.rope_deltas = torch.zeros_like(prefix.rope_deltas)
+    wrong = scoring.score_from_prefix(model, prefix, candidates)[0].cpu()
     assert (wrong - naive).abs().max() > 10 * ATOL
+
+
+@pytest.fixture(scope="module")
+def clips(synthetic_source: Path) -> list[DecodedClip]:
+    """Four different clips of one shape (prompts of one length) and one of another shape."""
+    paths = sorted(synthetic_source.rglob("*.mp4"))
+    same = [decode_frames(path, num_frames=8, max_pixels=112 * 84) for path in paths[1:5]]
+    other = decode_frames(paths[5], num_frames=6, max_pixels=56 * 56)
+    return [same[0], same[1], other, same[2], same[3]]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_batched_scoring_equals_one_clip_at_a_time(tiny_model_dirs, clips, family):
+    """One prefill per batch and one packed forward for every candidate of every clip: the same
+    log-probabilities as clip by clip (fp32), with a clip of another shape scored apart."""
+    model, processor = _load(tiny_model_dirs[family])
+    candidates = _candidates(processor, "en")
+    one_by_one = torch.stack([scoring.score_candidates(model, processor, c, candidates, "en") for c in clips])
+    batched = scoring.score_clips(model, processor, clips, candidates, "en", batch_size=4)
+    assert batched.shape == (5, 18)
+    assert (batched - one_by_one).abs().max() < 1e-4
+    assert (one_by_one[0] - one_by_one[1]).abs().max() > 1e-3, "different clips must score differently"
+    with pytest.raises(ValueError, match="different lengths"):
+        prompts = [scoring.encode_prompt(model, processor, c, "en") for c in clips[1:3]]
+        scoring.stack_prompts(prompts)
 
 
 def test_generate_answer_returns_text(tiny_model_dirs, clip):
