@@ -47,7 +47,7 @@ from shuttlesense.evaluation.report import (
 )
 from shuttlesense.evaluation.split_scoring import ActionRecognizer, label_id, score_split
 from shuttlesense.inference.model_source import tiny_model_kind
-from shuttlesense.inference.recognizer_args import RecognizerArguments
+from shuttlesense.inference.recognizer_args import RecognizerArguments, ThroughputArguments
 from shuttlesense.paths import check_output_dir, claim_output_dir, seal_output_dir, written_by
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ OUTPUT_FILES = (
 
 
 @dataclass(kw_only=True)
-class EvaluateArguments(RecognizerArguments):
+class EvaluateArguments(ThroughputArguments, RecognizerArguments):
     """Options of `shuttlesense evaluate`."""
 
     dataset: str = field(
@@ -83,26 +83,12 @@ class EvaluateArguments(RecognizerArguments):
         default=False,
         metadata={"help": "Replace an earlier evaluation in --output_dir (only files evaluate wrote)."},
     )
-    num_workers: int | None = field(
-        default=None,
-        metadata={
-            "help": "Processes decoding clips while the model scores (0: decode and score in turn; "
-            "default: the cores shared among the processes, at most 8 each)."
-        },
-    )
 
     calibrate: bool = field(
         default=False,
         metadata={
             "help": "Also score the validation split, fit the temperature that minimises its NLL, and "
             "write calibration.json (use it with --calibration, or copy it into the model folder)."
-        },
-    )
-    batch_size: int = field(
-        default=1,
-        metadata={
-            "help": "Clips scored together: one prefill for the batch, then every candidate of every "
-            "clip in one forward (clips of one frame count and size; the same scores as one at a time)."
         },
     )
     num_views: int = field(
@@ -126,14 +112,10 @@ class EvaluateArguments(RecognizerArguments):
             raise ValueError(
                 "--resume continues the evaluation in --output_dir; --overwrite replaces it: pick one."
             )
-        if self.num_workers is not None and self.num_workers < 0:
-            raise ValueError(f"--num_workers must be >= 0; got {self.num_workers}.")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"--limit must be at least 1; got {self.limit}.")
         if self.num_views < 1:
             raise ValueError(f"--num_views must be at least 1; got {self.num_views}.")
-        if self.batch_size < 1:
-            raise ValueError(f"--batch_size must be at least 1; got {self.batch_size}.")
 
 
 LEGACY_OUTPUT = ("metrics.json", "predictions.jsonl")

@@ -19,7 +19,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from shuttlesense.cli import text_table
-from shuttlesense.inference.recognizer_args import RecognizerArguments
+from shuttlesense.inference.recognizer_args import RecognizerArguments, ThroughputArguments
 from shuttlesense.inference.results import error_result
 from shuttlesense.paths import VIDEO_EXTENSIONS, require_video_name
 
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(kw_only=True)
-class PredictArguments(RecognizerArguments):
+class PredictArguments(ThroughputArguments, RecognizerArguments):
     """Options of `shuttlesense predict`."""
 
     video: str | None = field(default=None, metadata={"help": "One video file to classify."})
@@ -49,29 +49,11 @@ class PredictArguments(RecognizerArguments):
             "choices": ["score", "naive", "generate"],
         },
     )
-    batch_size: int = field(
-        default=1,
-        metadata={
-            "help": "Clips of --video-dir scored together (one prefill per batch; clips of one frame "
-            "count and size; the same scores as one at a time)."
-        },
-    )
-    num_workers: int | None = field(
-        default=None,
-        metadata={
-            "help": "Processes decoding clips of --video-dir while the model scores (0: in turn; "
-            "default: one per core, at most 8)."
-        },
-    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.top_k < 1:
             raise ValueError(f"--top-k must be at least 1; got {self.top_k}.")
-        if self.num_workers is not None and self.num_workers < 0:
-            raise ValueError(f"--num-workers must be >= 0; got {self.num_workers}.")
-        if self.batch_size < 1:
-            raise ValueError(f"--batch-size must be at least 1; got {self.batch_size}.")
 
 
 def find_videos(args: PredictArguments) -> tuple[list[Path], list[Path]]:

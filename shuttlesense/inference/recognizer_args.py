@@ -90,3 +90,35 @@ class RecognizerArguments:
             calibration=self.calibration,
             **extra,
         )
+
+
+@dataclass(kw_only=True)
+class ThroughputArguments:
+    """How many clips at once (predict --video-dir, evaluate): decoded ahead, scored in batches.
+
+    Neither changes a prediction: workers decode the same frames, and a batch gives the scores
+    of one clip at a time.
+    """
+
+    batch_size: int = field(
+        default=1,
+        metadata={
+            "help": "Clips scored together: one prefill per batch, then every candidate of every clip in "
+            "one forward (clips of one frame count and size; the same scores as one at a time)."
+        },
+    )
+    num_workers: int | None = field(
+        default=None,
+        metadata={
+            "help": "Processes decoding clips while the model scores (0: decode and score in turn; "
+            "default: the cores shared among the processes, at most 8 each)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if (checks := getattr(super(), "__post_init__", None)) is not None:  # the other option groups
+            checks()
+        if self.num_workers is not None and self.num_workers < 0:
+            raise ValueError(f"--num-workers must be >= 0; got {self.num_workers}.")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch-size must be at least 1; got {self.batch_size}.")
