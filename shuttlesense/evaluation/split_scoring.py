@@ -79,7 +79,8 @@ def _clips(
         for position in positions:
             yield position, row_video(data[position]), 0.0
         return
-    for loaded in decode_ahead(SplitSources(data), sampling, grid, num_workers, positions, num_views):
+    encode = getattr(recognizer, "prompt_encoder", None)
+    for loaded in decode_ahead(SplitSources(data), sampling, grid, num_workers, positions, num_views, encode):
         yield loaded.position, loaded.error or loaded.clip, loaded.decode_s
 
 

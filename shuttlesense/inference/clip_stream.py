@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +51,7 @@ class LoadedClip:
     """A decoded clip (or why it could not be decoded) at its position in the input order."""
 
     position: int
-    clip: DecodedClip | tuple[DecodedClip, ...] | None  # a tuple: the temporal views
+    clip: Any  # a DecodedClip (or what `encode` made of it); a tuple of them: the temporal views
     error: Exception | None
     decode_s: float
 
@@ -74,9 +74,15 @@ class _Decoder(torch.utils.data.Dataset):
     """Position i -> `LoadedClip` of `sources[i]`: runs in a worker process (or inline)."""
 
     def __init__(
-        self, sources: Sequence[ClipSource], sampling: FrameSampling, grid: FrameGrid, shifts: Sequence[float]
+        self,
+        sources: Sequence[ClipSource],
+        sampling: FrameSampling,
+        grid: FrameGrid,
+        shifts: Sequence[float],
+        encode: Callable[[DecodedClip], Any] | None,
     ) -> None:
         self.sources, self.sampling, self.grid, self.shifts = sources, sampling, grid, list(shifts)
+        self.encode = encode
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -90,8 +96,13 @@ class _Decoder(torch.utils.data.Dataset):
             views = decode_views(source.video, count, self.shifts, self.sampling.max_pixels, self.grid, info)
         except (ValueError, OSError, TypeError) as err:  # reported per clip, never ends the run
             return LoadedClip(position, None, err, time.perf_counter() - start)
-        # Tensors cross back from a worker through shared memory, not as pickled copies.
-        shared = [_with_frames(view, torch.from_numpy(view.frames)) for view in views]
+        if self.encode is not None:  # the processor's share too, off the model's process
+            try:
+                shared = [self.encode(view) for view in views]
+            except (ValueError, OSError, TypeError) as err:
+                return LoadedClip(position, None, err, time.perf_counter() - start)
+        else:  # tensors cross back from a worker through shared memory, not as pickled copies
+            shared = [_with_frames(view, torch.from_numpy(view.frames)) for view in views]
         return LoadedClip(
             position, shared[0] if len(shared) == 1 else tuple(shared), None, time.perf_counter() - start
         )
@@ -102,10 +113,13 @@ def _with_frames(clip: DecodedClip, frames: Any) -> DecodedClip:
 
 
 def _as_numpy(loaded: LoadedClip) -> LoadedClip:
+    def convert(view: Any) -> Any:
+        return _with_frames(view, view.frames.numpy()) if isinstance(view, DecodedClip) else view
+
     if isinstance(loaded.clip, tuple):
-        loaded.clip = tuple(_with_frames(view, view.frames.numpy()) for view in loaded.clip)
+        loaded.clip = tuple(convert(view) for view in loaded.clip)
     elif loaded.clip is not None:
-        loaded.clip = _with_frames(loaded.clip, loaded.clip.frames.numpy())
+        loaded.clip = convert(loaded.clip)
     return loaded
 
 
@@ -120,17 +134,20 @@ def decode_ahead(
     num_workers: int,
     positions: Sequence[int] | None = None,
     num_views: int = 1,
+    encode: Callable[[DecodedClip], Any] | None = None,
 ) -> Iterator[LoadedClip]:
     """The clips at `positions` (default: all of `sources`), decoded by `num_workers` worker
     processes (0: in this process, one after the other), yielded in order. With `num_views` > 1
-    each clip is a tuple of that many temporal views (`view_shifts`), decoded in one pass.
+    each clip is a tuple of that many temporal views (`view_shifts`), decoded in one pass. With
+    `encode` (a recogniser's `prompt_encoder`) each view is also turned into the model's inputs
+    there, so the model's process only runs the model.
 
     `sources[i]` is read in the worker, so `sources` may be lazy (rows of an Arrow dataset: only
     their bytes are read there, never shipped).
     """
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0; got {num_workers}.")
-    dataset = _Decoder(sources, sampling, grid, view_shifts(num_views))
+    dataset = _Decoder(sources, sampling, grid, view_shifts(num_views), encode)
     indices = list(range(len(sources))) if positions is None else list(positions)
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(dataset, indices),

@@ -141,7 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     workers = (
         0 if len(videos) == 1 else default_num_workers() if args.num_workers is None else args.num_workers
     )
-    clips = decode_ahead([ClipSource(str(p)) for p in videos], recognizer.sampling, recognizer.grid, workers)
+    sources = [ClipSource(str(p)) for p in videos]
+    clips = decode_ahead(
+        sources, recognizer.sampling, recognizer.grid, workers, encode=recognizer.prompt_encoder
+    )
     records, failures = [], 0
     progress = tqdm(total=len(videos), desc="predict", unit="clip", disable=len(videos) == 1, file=sys.stderr)
     for batch in _batches(clips, args.batch_size):

@@ -23,7 +23,14 @@ from shuttlesense.inference.calibration import resolve_calibration
 from shuttlesense.inference.conversation import answer_token_ids, frame_grid
 from shuttlesense.inference.model_source import ModelSource, resolve_model_source
 from shuttlesense.inference.results import error_result, result_from_probabilities
-from shuttlesense.inference.scoring import generate_answer, naive_scores, score_candidates, score_clips
+from shuttlesense.inference.scoring import (
+    EncodedClip,
+    PromptEncoder,
+    generate_answer,
+    naive_scores,
+    score_candidates,
+    score_clips,
+)
 from shuttlesense.inference.trained_settings import (
     DEFAULT_LANGUAGE,
     DEFAULT_MAX_PIXELS,
@@ -151,6 +158,8 @@ class QwenVLActionRecognizer:
         self.grid = frame_grid(self.processor)  # decode straight to sizes the processor keeps
         self.class_names = trained_class_names(record, self.language, self.model_path)
         self.candidates = [answer_token_ids(self.processor, self.language, name) for name in self.class_names]
+        # What decode workers may do for this recogniser before the model sees a clip (score mode).
+        self.prompt_encoder = PromptEncoder(self.processor, self.language) if mode == "score" else None
         logger.info(
             "Loaded %s%s on %s (%s), mode %s; language %s, %s frames, max_pixels %d%s.",
             self.source.adapter or self.source.base_model,
@@ -164,15 +173,20 @@ class QwenVLActionRecognizer:
             " (as in its training_config.json)" if trained else "",
         )
 
-    def load_clip(self, video: Any, fps: float | None = None) -> DecodedClip:
-        """Frames + metadata from a path, bytes, a `DecodedClip` or a (T, H, W, 3) uint8 frame array.
+    def load_clip(self, video: Any, fps: float | None = None) -> DecodedClip | EncodedClip:
+        """Frames + metadata from a path, bytes, a `DecodedClip` or a (T, H, W, 3) uint8 frame array
+        (an `EncodedClip`, from `prompt_encoder`, is passed through).
 
         A frame array is treated as the whole clip at `fps` (default 24): frames are sampled and
         scaled with the same rules as files, so an array of a file's frames gives the same clip.
         """
-        return video if isinstance(video, DecodedClip) else load_video(video, self.sampling, fps, self.grid)
+        if isinstance(video, EncodedClip) and self.mode != "score":
+            raise TypeError(f"An EncodedClip can only be scored (mode 'score'), not in mode {self.mode!r}.")
+        if isinstance(video, DecodedClip | EncodedClip):
+            return video
+        return load_video(video, self.sampling, fps, self.grid)
 
-    def class_log_likelihoods(self, clip: DecodedClip) -> torch.Tensor:
+    def class_log_likelihoods(self, clip: DecodedClip | EncodedClip) -> torch.Tensor:
         """Sum log-prob of each class name (+ end of turn) as the answer, in class-id order."""
         if self.mode == "naive":
             return naive_scores(self.model, self.processor, clip, self.candidates, self.language)
@@ -235,7 +249,7 @@ class QwenVLActionRecognizer:
         if errors not in ("raise", "record"):
             raise ValueError("errors must be 'raise' or 'record'.")
         results: list[dict[str, Any]] = []
-        pending: list[tuple[int, DecodedClip, float]] = []  # (result index, clip, decode seconds)
+        pending: list[tuple[int, Any, float]] = []  # (result index, clip, decode seconds)
         for video in videos:
             start = time.perf_counter()
             try:
@@ -255,7 +269,7 @@ class QwenVLActionRecognizer:
         return results
 
     def _score_pending(
-        self, pending: list[tuple[int, DecodedClip, float]], results: list[dict[str, Any]], top_k: int
+        self, pending: list[tuple[int, Any, float]], results: list[dict[str, Any]], top_k: int
     ) -> None:
         start = time.perf_counter()
         clips = [clip for _, clip, _ in pending]

@@ -60,25 +60,46 @@ def _check_eval(model: torch.nn.Module) -> None:
 
 
 def encode_prompt(
-    model: torch.nn.Module, processor: ProcessorMixin, clip: DecodedClip, language: str
+    model: torch.nn.Module, processor: ProcessorMixin, clip: DecodedClip | EncodedClip, language: str
 ) -> BatchFeature:
     """Processor inputs for video + prompt (up to the assistant header), on the model's device/dtype.
 
     Uses the same rendering and video metadata as the training collator, so positions and
-    timestamps match what the model was trained on.
+    timestamps match what the model was trained on. An `EncodedClip` was processed already.
     """
-    inputs = processor(
-        text=[prompt_text(processor, language)],
-        videos=[clip.frames],
-        return_tensors="pt",
-        **video_processor_kwargs(processor, [clip]),
-    )
+    encoded = clip if isinstance(clip, EncodedClip) else PromptEncoder(processor, language)(clip)
     device, dtype = _device_dtype(model)
-    inputs = inputs.to(device)
+    inputs = BatchFeature(dict(encoded.inputs)).to(device)
     for key in ("pixel_values_videos", "pixel_values"):
         if key in inputs and inputs[key].is_floating_point():
             inputs[key] = inputs[key].to(dtype)
     return inputs
+
+
+@dataclass
+class EncodedClip:
+    """A clip already turned into the processor's inputs (on the CPU, float32): what is left for
+    the model is only the forward passes."""
+
+    inputs: BatchFeature
+
+
+@dataclass
+class PromptEncoder:
+    """Clip -> `EncodedClip`: the processor's share of the work, which needs no model, so decode
+    workers can do it while the model scores the clips before (`clip_stream.decode_ahead`)."""
+
+    processor: ProcessorMixin
+    language: str
+
+    def __call__(self, clip: DecodedClip) -> EncodedClip:
+        inputs = self.processor(
+            text=[prompt_text(self.processor, self.language)],
+            videos=[clip.frames],
+            return_tensors="pt",
+            **video_processor_kwargs(self.processor, [clip]),
+        )
+        return EncodedClip(inputs)
 
 
 def stack_prompts(prompts: Sequence[BatchFeature]) -> BatchFeature:
@@ -189,7 +210,7 @@ def score_from_prefix(model: torch.nn.Module, prefix: Prefix, candidates: Candid
 def score_candidates(
     model: torch.nn.Module,
     processor: ProcessorMixin,
-    clip: DecodedClip,
+    clip: DecodedClip | EncodedClip,
     candidates: Candidates,
     language: str = "zh",
 ) -> torch.Tensor:
@@ -207,7 +228,7 @@ def score_candidates(
 def score_clips(
     model: torch.nn.Module,
     processor: ProcessorMixin,
-    clips: Sequence[DecodedClip],
+    clips: Sequence[DecodedClip | EncodedClip],
     candidates: Candidates,
     language: str = "zh",
     batch_size: int = 8,
