@@ -31,8 +31,9 @@ from shuttlesense.data.video_io import (
 def default_num_workers(num_processes: int = 1) -> int:
     """Decode workers that suit this machine: its cores shared among the processes, at most 8 each.
 
-    Why every core: decoding is the bottleneck (the model mostly waits on it), and a worker that
-    has decoded far enough ahead sleeps. Measured on 2 cores: 1 worker 1.7x, 2 workers 2.0x.
+    Why every core: with the model on a GPU decoding is the bottleneck, and a worker that has
+    decoded far enough ahead sleeps. (On 2 CPU cores, model included: 1 worker 0.87x, 2 workers
+    1.20x the serial loop; see benchmarks/bench_eval.py.)
     """
     return max(1, min(8, (os.cpu_count() or 1) // max(1, num_processes)))
 
