@@ -2,7 +2,8 @@
 
 Why: decoding 16 frames of a 1280x960 clip takes 130-150 ms on one core, about what a small model
 needs to score them, so a serial loop leaves the model (a GPU) waiting half the time. Workers
-decode the next clips in their own processes; frames come back as tensors in shared memory. Order
+decode the next clips in their own processes (and, given the recogniser's `prompt_encoder`, run
+its processor too); frames or model inputs come back as tensors in shared memory. Order
 is kept, and a clip decodes to the same frames in a worker as in the main process, so results do
 not depend on the number of workers (0 is the plain serial loop).
 """
