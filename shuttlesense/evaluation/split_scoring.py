@@ -7,6 +7,7 @@ validation split too; both must survive a kill and give the same lines on one pr
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -157,7 +158,7 @@ def _score(
     lines: list[dict[str, Any]] = []
     batch: list[tuple[int, Any, float]] = []
     clips = _clips(recognizer, data, num_workers, positions, num_views)
-    for item in [*clips, None]:
+    for item in itertools.chain(clips, [None]):  # lazily: clips are decoded while earlier ones score
         if item is not None:
             batch.append(item)
             if len(batch) < batch_size:

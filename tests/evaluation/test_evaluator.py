@@ -227,3 +227,33 @@ def test_decoding_ahead_in_workers_gives_the_serial_results(
         lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
         runs[workers] = [{k: v for k, v in line.items() if k != "seconds"} for line in lines]
     assert len(runs[0]) == 6 and runs[0] == runs[2]
+
+
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_clips_are_scored_as_they_come_not_after_all_are_read(
+    prepared_dataset: Path,
+    test_rows: list[dict],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    batch_size: int,
+):
+    """Decoding ahead overlaps scoring only if the loop takes clips one batch at a time."""
+    import shuttlesense.evaluation.split_scoring as split_scoring
+
+    read = []
+    original = split_scoring._clips
+
+    def counted(*args, **kwargs):
+        for item in original(*args, **kwargs):
+            read.append(item[0])
+            yield item
+
+    monkeypatch.setattr(split_scoring, "_clips", counted)
+    answers, _, _ = scripted_answers(test_rows)
+    recognizer = ScriptedRecognizer(answers)
+    seen = []
+    scripted = recognizer.recognize_action
+    recognizer.recognize_action = lambda video: (seen.append(len(read)), scripted(video))[1]
+    evaluate_model(recognizer, str(prepared_dataset), "test", tmp_path / "out", limit=4, progress=False,
+                   batch_size=batch_size)  # fmt: skip
+    assert seen[0] == batch_size and len(read) == 4
