@@ -79,20 +79,15 @@ def calibration_report(
     scores: np.ndarray, labels: Sequence[int], temperature: float | None
 ) -> dict[str, Any]:
     """ECE and NLL of softmax(scores) and, with a fitted `temperature`, of softmax(scores / T)."""
-    before = softmax(scores)
-    report: dict[str, Any] = {
-        "ece_before": reliability(before, labels)["ece"],
-        "nll_before": negative_log_likelihood(before, labels),
-        "bins_before": reliability(before, labels)["bins"],
-    }
+
+    def measured(probs: np.ndarray, when: str) -> dict[str, Any]:
+        bins = reliability(probs, labels)
+        return {f"ece_{when}": bins["ece"], f"nll_{when}": negative_log_likelihood(probs, labels),
+                f"bins_{when}": bins["bins"]}  # fmt: skip
+
+    report = measured(softmax(scores), "before")
     if temperature is not None:
-        after = softmax(scores, temperature)
-        report |= {
-            "temperature": temperature,
-            "ece_after": reliability(after, labels)["ece"],
-            "nll_after": negative_log_likelihood(after, labels),
-            "bins_after": reliability(after, labels)["bins"],
-        }
+        report |= {"temperature": temperature, **measured(softmax(scores, temperature), "after")}
     return report
 
 

@@ -1,10 +1,12 @@
 """`shuttlesense evaluate`: score a recognizer on a dataset split and write metrics, figures, a report.
 
 Output folder: `metrics.json`, `predictions.jsonl` (one line per clip, written as it goes),
-`confusion_matrix.png`, `per_class_accuracy.png` and `report.md`. A clip that cannot be decoded or
-predicted is recorded in `predictions.jsonl` with its error and counted as `num_failed`; it does
-not stop a long run. If the first clips all fail, the run stops early: that is a broken model or
-dataset, not a bad clip, and finding out after an hour helps nobody.
+`confusion_matrix.png`, `per_class_accuracy.png`, `reliability_diagram.png`, `report.md` and
+`run.json` (what `--resume` checks); with `--calibrate` also `calibration.json` and the validation
+split's lines. A clip that cannot be decoded or predicted is recorded in `predictions.jsonl` with
+its error and counted as `num_failed`; it does not stop a long run. If the first clips all fail,
+the run stops early: that is a broken model or dataset, not a bad clip, and finding out after an
+hour helps nobody.
 """
 
 # Named `evaluator`, not `evaluate`, so it is never mistaken for (or, when a script is run from
@@ -236,15 +238,20 @@ def _limited(data: Any, limit: int | None) -> Any:
     return data.select(range(min(limit, len(data)))) if limit is not None else data
 
 
-def _scored(lines: Any) -> tuple[np.ndarray, list[int]]:
+def _scored(lines: Any) -> list[dict[str, Any]]:
+    """The lines of the clips that were scored (not failed), in split order."""
+    return sorted((line for line in lines if line["error"] is None), key=lambda line: line["index"])
+
+
+def _scores_and_labels(lines: Any) -> tuple[np.ndarray, list[int]]:
     """(scores, labels) of the lines that were scored, in split order."""
-    scored = sorted((line for line in lines if line["error"] is None), key=lambda line: line["index"])
+    scored = _scored(lines)
     return np.stack([line_scores(line) for line in scored]), [line["label"] for line in scored]
 
 
 def _fit(lines: dict[int, dict[str, Any]], output: Path | None, model_name: str, dataset: str) -> float:
     """The temperature fitted on the validation lines; `calibration.json` written into `output`."""
-    scores, truth = _scored(lines.values())
+    scores, truth = _scores_and_labels(lines.values())
     temperature = fit_temperature(scores, truth)
     if output is not None:
         fitted_on = {"model": model_name, "dataset": dataset, "split": "validation", "num_clips": len(truth)}
@@ -255,11 +262,11 @@ def _fit(lines: dict[int, dict[str, Any]], output: Path | None, model_name: str,
 
 def _calibration(lines: Any, temperature: float | None) -> dict[str, Any]:
     """ECE and NLL of the raw scores, and with the fitted temperature (or the one the model used)."""
-    lines = [line for line in lines if line["error"] is None]
+    lines = _scored(lines)
     used = {line.get("temperature") for line in lines} - {None, 1.0}
     if temperature is None and len(used) == 1:  # the recogniser applied a calibration.json of its own
         temperature = used.pop()
-    return calibration_report(*_scored(lines), temperature)
+    return calibration_report(*_scores_and_labels(lines), temperature)
 
 
 def _prior_corrected(lines: Any, dataset: str, split: str) -> dict[str, Any] | None:
@@ -270,7 +277,7 @@ def _prior_corrected(lines: Any, dataset: str, split: str) -> dict[str, Any] | N
         train_labels = [label_id(value) for value in load_split(dataset, "train")["label"]]
     except (ValueError, OSError):
         return None
-    scored = sorted((line for line in lines if line["error"] is None), key=lambda line: line["index"])
+    scored = _scored(lines)
     probs = np.stack([line_probabilities(line) for line in scored])
     corrected = prior_corrected(probs, class_priors(train_labels, labels.NUM_CLASSES))
     metrics = classification_metrics([line["label"] for line in scored], corrected)
@@ -283,7 +290,7 @@ def _prior_corrected(lines: Any, dataset: str, split: str) -> dict[str, Any] | N
 
 def _metrics(lines: list[dict[str, Any]], run: dict[str, Any], workers: int, speed: float) -> dict[str, Any]:
     """metrics.json's content, from the prediction lines alone (one process or many: the same)."""
-    scored = sorted((line for line in lines if line["error"] is None), key=lambda line: line["index"])
+    scored = _scored(lines)
     failures = sorted((line for line in lines if line["error"] is not None), key=lambda line: line["index"])
     if not scored:
         raise RuntimeError(f"All {len(failures)} clips failed; first error: {failures[0]['error']}")

@@ -70,11 +70,16 @@ def line_probabilities(line: dict[str, Any]) -> np.ndarray:
     return np.array([float(line["probabilities"][name]) for name in labels.CLASS_NAMES_EN])
 
 
+def log_probabilities(probs: np.ndarray) -> np.ndarray:
+    """Scores for probabilities that came without them (a 0 stays finite)."""
+    return np.log(np.clip(probs, 1e-12, None))
+
+
 def line_scores(line: dict[str, Any]) -> np.ndarray:
     """A scored line's 18 scores (log-likelihoods; log-probabilities for lines without them)."""
     if "scores" in line:
         return np.array(line["scores"], dtype=np.float64)
-    return np.log(np.clip(line_probabilities(line), 1e-12, None))
+    return log_probabilities(line_probabilities(line))
 
 
 def read_lines(output: Path, name: str = PREDICTIONS) -> dict[int, dict[str, Any]]:

@@ -22,11 +22,13 @@ from shuttlesense import labels
 from shuttlesense.data.loading import row_video
 from shuttlesense.evaluation.predictions import (
     error_line,
+    log_probabilities,
     part_path,
     prediction_line,
     read_lines,
     write_in_split_order,
 )
+from shuttlesense.inference.results import probabilities_vector
 
 logger = logging.getLogger(__name__)
 
@@ -43,18 +45,17 @@ def probability_vector(result: dict[str, Any]) -> np.ndarray:
     """The 18 class probabilities of a `recognize_action` result, in class-id order."""
     if "predicted_action" in result and result["predicted_action"] is None:  # generate mode, no class named
         raise ValueError(f"The model's answer {result.get('generated_text')!r} names no class.")
-    probs = result["probabilities"]
-    missing = [name for name in labels.CLASS_NAMES_EN if name not in probs]
+    missing = [name for name in labels.CLASS_NAMES_EN if name not in result["probabilities"]]
     if missing:
         raise ValueError(f"Recognizer result lacks probabilities for {missing}.")
-    return np.array([float(probs[name]) for name in labels.CLASS_NAMES_EN])
+    return probabilities_vector(result)
 
 
 def score_vector(result: dict[str, Any], probs: np.ndarray) -> np.ndarray:
     """The 18 scores the probabilities came from: log-likelihoods, else log-probabilities."""
     if "log_likelihoods" in result:
         return np.array([float(result["log_likelihoods"][name]) for name in labels.CLASS_NAMES_EN])
-    return np.log(np.clip(probs, 1e-12, None))
+    return log_probabilities(probs)
 
 
 def label_id(value: int | str) -> int:
@@ -128,7 +129,7 @@ def _line(
         if isinstance(outcome, Exception):
             raise outcome
         probs = np.mean([probability_vector(result) for result in outcome], axis=0)
-        scores = score_vector(outcome[0], probs) if len(outcome) == 1 else np.log(np.clip(probs, 1e-12, None))
+        scores = score_vector(outcome[0], probs) if len(outcome) == 1 else log_probabilities(probs)
     except Exception as err:
         logger.warning("Clip %s failed: %s: %s", row_id, type(err).__name__, err)
         return error_line(index, row_id, label, err)
