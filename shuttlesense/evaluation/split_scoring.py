@@ -7,7 +7,6 @@ validation split too; both must survive a kill and give the same lines on one pr
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import time
@@ -154,18 +153,12 @@ def _score(
     Clips go to the recogniser `batch_size` at a time; several views of a clip are all scored and
     their probabilities averaged.
     """
+    from shuttlesense.inference.clip_stream import batched
+
     ids = data["id"] if "id" in data.column_names else [str(i) for i in range(len(data))]
     row_labels = data["label"]
     lines: list[dict[str, Any]] = []
-    batch: list[tuple[int, Any, float]] = []
-    clips = _clips(recognizer, data, num_workers, positions, num_views)
-    for item in itertools.chain(clips, [None]):  # lazily: clips are decoded while earlier ones score
-        if item is not None:
-            batch.append(item)
-            if len(batch) < batch_size:
-                continue
-        if not batch:
-            break
+    for batch in batched(_clips(recognizer, data, num_workers, positions, num_views), batch_size):
         start = time.perf_counter()
         outcomes = _recognise(recognizer, batch, batch_size)
         share = (time.perf_counter() - start) / len(batch)
@@ -175,7 +168,6 @@ def _score(
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             out.flush()
             progress.update()
-        batch = []
         if len(lines) >= FAIL_FAST_AFTER and all(item["error"] is not None for item in lines):
             raise RuntimeError(
                 f"The first {len(lines)} clips all failed; stopping. First error: {lines[0]['error']}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,15 +96,12 @@ class _Decoder(torch.utils.data.Dataset):
             info = source.info or probe_video(source.video)
             count = self.sampling.frames_for(info)
             views = decode_views(source.video, count, self.shifts, self.sampling.max_pixels, self.grid, info)
+            if self.encode is not None:  # the processor's share too, off the model's process
+                shared = [self.encode(view) for view in views]
+            else:  # tensors cross back from a worker through shared memory, not as pickled copies
+                shared = [_with_frames(view, torch.from_numpy(view.frames)) for view in views]
         except (ValueError, OSError, TypeError) as err:  # reported per clip, never ends the run
             return LoadedClip(position, None, err, time.perf_counter() - start)
-        if self.encode is not None:  # the processor's share too, off the model's process
-            try:
-                shared = [self.encode(view) for view in views]
-            except (ValueError, OSError, TypeError) as err:
-                return LoadedClip(position, None, err, time.perf_counter() - start)
-        else:  # tensors cross back from a worker through shared memory, not as pickled copies
-            shared = [_with_frames(view, torch.from_numpy(view.frames)) for view in views]
         return LoadedClip(
             position, shared[0] if len(shared) == 1 else tuple(shared), None, time.perf_counter() - start
         )
@@ -123,6 +120,19 @@ def _as_numpy(loaded: LoadedClip) -> LoadedClip:
     elif loaded.clip is not None:
         loaded.clip = convert(loaded.clip)
     return loaded
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Lists of `size` items as they come (the last may be shorter), taken lazily, so the clips
+    after a batch are still being decoded while it is scored."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _unbatched(item: LoadedClip) -> LoadedClip:

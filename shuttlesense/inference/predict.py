@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,17 +90,6 @@ def prediction_record(path: Path, result: dict[str, Any], top_k: int) -> dict[st
     }
 
 
-def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def error_record(path: Path, err: Exception) -> dict[str, Any]:
     return {"file": str(path), **error_result(err)}
 
@@ -127,7 +116,7 @@ def format_table(records: list[dict[str, Any]], base: Path | None = None) -> str
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `shuttlesense predict`."""
     from shuttlesense.cli import parse_dataclass_args
-    from shuttlesense.inference.clip_stream import ClipSource, decode_ahead, default_num_workers
+    from shuttlesense.inference.clip_stream import ClipSource, batched, decode_ahead, default_num_workers
 
     args = parse_dataclass_args(PredictArguments, argv, prog="predict", description=__doc__)
     videos, skipped = find_videos(args)
@@ -147,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     records, failures = [], 0
     progress = tqdm(total=len(videos), desc="predict", unit="clip", disable=len(videos) == 1, file=sys.stderr)
-    for batch in _batches(clips, args.batch_size):
+    for batch in batched(clips, args.batch_size):
         good = [loaded for loaded in batch if loaded.error is None]
         try:
             results = iter(recognizer.recognize_actions(
