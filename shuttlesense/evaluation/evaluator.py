@@ -177,7 +177,8 @@ def evaluate_model(
 
     `model_name` (default: the recognizer's `model_path` attribute) is what the report names and
     inspects to warn about tiny random models. `num_workers` processes decode clips while the
-    model scores (None: `default_num_workers()`; 0: in turn); the results are the same.
+    model scores (None: `default_num_workers`, none when the model runs on the CPU; 0: in turn);
+    the results are the same.
 
     Under `accelerate launch` each process scores every N-th clip and the lines are gathered, so
     N processes give exactly the one-process files. `resume` continues an interrupted evaluation
@@ -201,7 +202,8 @@ def evaluate_model(
     with state.main_process_first():  # the main process makes (or checks) the folder first
         output = _open_output(output_dir, dataset, overwrite, resume, run) if state.is_main_process else None
     output = Path(output_dir).expanduser() if output is None else output
-    workers = default_num_workers(state.num_processes) if num_workers is None else num_workers
+    device = getattr(recognizer, "device", "cpu")
+    workers = default_num_workers(device, state.num_processes) if num_workers is None else num_workers
     common = {
         "state": state,
         "num_workers": workers,

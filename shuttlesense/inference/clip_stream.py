@@ -29,13 +29,16 @@ from shuttlesense.data.video_io import (
 )
 
 
-def default_num_workers(num_processes: int = 1) -> int:
-    """Decode workers that suit this machine: its cores shared among the processes, at most 8 each.
+def default_num_workers(device: Any, num_processes: int = 1) -> int:
+    """Decode workers that suit this machine, for a model on `device`.
 
-    Why every core: with the model on a GPU decoding is the bottleneck, and a worker that has
-    decoded far enough ahead sleeps. (On 2 CPU cores, model included: 1 worker 0.87x, 2 workers
-    1.20x the serial loop; see benchmarks/bench_eval.py.)
+    On a GPU decoding is the bottleneck: the cores shared among the processes, at most 8 each (a
+    worker that has decoded far enough ahead sleeps). On the CPU the model needs those cores
+    itself, and workers only contend with it: none. Measured on 2 cores with the tiny model
+    (benchmarks/bench_eval.py): 1 worker 0.79x, 2 workers 0.77x the serial loop.
     """
+    if not str(device).startswith("cuda"):
+        return 0
     return max(1, min(8, (os.cpu_count() or 1) // max(1, num_processes)))
 
 

@@ -128,7 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     recognizer = args.build_recognizer(mode=args.mode)
     workers = (
-        0 if len(videos) == 1 else default_num_workers() if args.num_workers is None else args.num_workers
+        0
+        if len(videos) == 1
+        else default_num_workers(recognizer.device)
+        if args.num_workers is None
+        else args.num_workers
     )
     sources = [ClipSource(str(p)) for p in videos]
     clips = decode_ahead(

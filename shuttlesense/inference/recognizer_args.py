@@ -111,7 +111,8 @@ class ThroughputArguments:
         default=None,
         metadata={
             "help": "Processes decoding clips while the model scores (0: decode and score in turn; "
-            "default: the cores shared among the processes, at most 8 each)."
+            "default: on a GPU the cores shared among the processes, at most 8 each; on the CPU 0, "
+            "since the model needs the cores itself)."
         },
     )
 
