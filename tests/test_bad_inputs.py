@@ -106,6 +106,14 @@ def dataset(tmp_path: Path, prepared_dataset: Path) -> None:
     shutil.copytree(prepared_dataset, tmp_path / "dataset", ignore=shutil.ignore_patterns(".complete"))
 
 
+def dataset_without_validation(tmp_path: Path, synthetic_source: Path) -> None:
+    """`dataset/`: prepared with no validation split (fractions 0.5 0 0.5)."""
+    from shuttlesense.data.prepare import PrepareArguments, prepare_dataset
+
+    prepare_dataset(PrepareArguments(source=str(synthetic_source), output=str(tmp_path / "dataset"),
+                                     split="stratified", fractions=[0.5, 0.0, 0.5], progress=False))  # fmt: skip
+
+
 def dataset_and_user_file(tmp_path: Path, prepared_dataset: Path) -> None:
     dataset(tmp_path, prepared_dataset)
     user_file(tmp_path)
@@ -905,6 +913,15 @@ CASES = [
         ("e",),
     ),
     Case(
+        "evaluate-calibrate-without-validation",
+        dataset_without_validation,
+        (*EVALUATE, "--output-dir", "e", "--calibrate"),
+        1,
+        r"no split 'validation'",
+        ("dataset",),
+        ("e",),
+    ),
+    Case(
         "evaluate-output-under-a-file",
         dataset_and_user_file,
         (*EVALUATE, "--output-dir", "notes.txt/e"),
@@ -982,7 +999,7 @@ def test_a_bad_input_is_refused_in_one_line_and_nothing_is_lost(
     rc = cli.main(argv)
 
     err = capsys.readouterr().err
-    lines = [line for line in err.strip().splitlines() if not PROGRESS_BAR.search(line)]
+    lines = [line for line in err.strip().splitlines() if line.strip() and not PROGRESS_BAR.search(line)]
     assert rc == case.rc, err
     assert len(lines) == 1 and "Traceback" not in err, err
     prefix = f"shuttlesense {argv[0]}: error: "

@@ -362,7 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     inputs = [args.dataset, args.model_path, args.base_model]
     if not (args.resume and written_by(args.output_dir) == "evaluate"):  # before the model loads
         check_output_dir(args.output_dir, "evaluate", args.overwrite, inputs, LEGACY_OUTPUT)
-    load_split(args.dataset, args.split)  # the dataset and split exist: said before the model loads
+    for split in [args.split, *(["validation"] if args.calibrate else [])]:
+        load_split(args.dataset, split)  # the dataset and splits exist: said before the model loads
     recognizer = args.build_recognizer()
     metrics = evaluate_model(
         recognizer,
