@@ -8,7 +8,11 @@ Writes synthetic clips at VideoBadminton's real resolution (1280x960) and prepar
 with 0 decode workers (decode, then score, in turn: the serial loop), with each --workers count,
 and with the most workers and --batch-size clips per batch, 16 frames at a 448x448 budget. Prints
 the scoring loop's clips per second (`metrics.json`'s, without loading and figures), the ratio to
-the serial run (target: at least 1.7x on 2 cores) and whether the predictions are identical. Then, on a random ~30 M-parameter Qwen2.5-VL (`bench_scoring.py`'s),
+the serial run (target: at least 1.7x on 2 cores) and whether the predictions are identical.
+It also times the three parts of one clip's work at one thread each (decoding, the processor, the
+model) and prints the ceiling they allow: a perfect pipeline keeps every core busy, so it cannot
+score faster than cores / (their sum) clips per second. Then, on a random ~30 M-parameter
+Qwen2.5-VL (`bench_scoring.py`'s),
 times `score_clips` on --batch-size clips of 16 frames at 224x224 against `score_candidates`
 one clip at a time, and prints the ratio and the largest difference of their log-probabilities.
 """
@@ -48,6 +52,47 @@ def _same(lines: list[dict], expected: list[dict]) -> bool:
         and max(abs(x - y) for x, y in zip(a["scores"], b["scores"], strict=True)) < 1e-4
         for a, b in zip(lines, expected, strict=True)
     )
+
+
+def _stage_seconds(recognizer, dataset: Path, count: int = 12) -> dict[str, float]:
+    """Seconds of one core per clip for decoding, the processor and the model, on `count` clips."""
+    import time
+
+    import torch
+
+    from shuttlesense.data.loading import load_clip, load_split
+
+    rows = load_split(str(dataset), "train").select(range(count))
+    totals = dict.fromkeys(("decoding", "processor", "model"), 0.0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            for row in rows:
+                start = time.perf_counter()
+                clip = load_clip(row, recognizer.sampling, recognizer.grid)
+                encoded_at = time.perf_counter()
+                encoded = recognizer.prompt_encoder(clip)
+                scored_at = time.perf_counter()
+                recognizer.class_log_likelihoods(encoded)
+                end = time.perf_counter()
+                totals["decoding"] += encoded_at - start
+                totals["processor"] += scored_at - encoded_at
+                totals["model"] += end - scored_at
+    finally:
+        torch.set_num_threads(threads)
+    return {name: total / count for name, total in totals.items()}
+
+
+def _ceiling(recognizer, dataset: Path, serial_clips_per_second: float) -> None:
+    import os
+
+    stages = _stage_seconds(recognizer, dataset)
+    cores = os.cpu_count() or 1
+    best = cores / sum(stages.values())
+    parts = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in stages.items())
+    print(f"\none clip at one thread: {parts}; on {cores} cores no pipeline beats {best:.2f} clips/s, "
+          f"{best / serial_clips_per_second:.2f}x the serial loop")  # fmt: skip
 
 
 def _scoring_batch_vs_one(workdir: Path, batch_size: int, repeats: int = 3) -> None:
@@ -131,6 +176,7 @@ def main() -> None:
     for (workers, batch), (speed, predictions) in list(runs.items())[1:]:
         same = "identical predictions" if _same(predictions, expected) else "PREDICTIONS DIFFER"
         print(f"  {workers} worker(s), batch {batch}: {speed / serial:.2f}x, {same}")
+    _ceiling(recognizer, dataset, serial)
     _scoring_batch_vs_one(workdir, args.batch_size)
 
 

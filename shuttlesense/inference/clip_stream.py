@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,13 +34,35 @@ def default_num_workers(device: Any, num_processes: int = 1) -> int:
     """Decode workers that suit this machine, for a model on `device`.
 
     On a GPU decoding is the bottleneck: the cores shared among the processes, at most 8 each (a
-    worker that has decoded far enough ahead sleeps). On the CPU the model needs those cores
-    itself, and workers only contend with it: none. Measured on 2 cores with the tiny model
-    (benchmarks/bench_eval.py): 1 worker 0.79x, 2 workers 0.77x the serial loop.
+    worker that has decoded far enough ahead sleeps). On the CPU a worker takes a core from the
+    model (`cores_left_by`): that pays only when decoding costs as much as the model, as with a
+    tiny one (2 cores, benchmarks/bench_eval.py: 1 worker 1.22x, 2 workers 1.33x the serial loop).
+    A real Qwen-VL on the CPU needs seconds per clip and decoding ~0.2 s, so it is better served
+    by every core: none.
     """
     if not str(device).startswith("cuda"):
         return 0
     return max(1, min(8, (os.cpu_count() or 1) // max(1, num_processes)))
+
+
+@contextmanager
+def cores_left_by(num_workers: int) -> Iterator[int]:
+    """This process's torch threads lowered to the cores `num_workers` decode workers leave (at
+    least one) while they run, then restored; yields the thread count used.
+
+    Why: each worker is a process of its own that keeps one core busy (DataLoader runs it with one
+    torch thread). A model on the CPU that keeps all its threads fights them for the same cores,
+    and both slow down: on 2 cores with the tiny model, 2 workers gave 0.77x the serial loop with
+    the model at 2 threads and 1.3x with it at 1 (benchmarks/bench_eval.py). A model on a GPU
+    barely uses its process's threads, so it loses nothing.
+    """
+    threads = torch.get_num_threads()
+    used = max(1, threads - num_workers) if num_workers > 0 else threads
+    torch.set_num_threads(used)
+    try:
+        yield used
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass
@@ -158,7 +181,8 @@ def decode_ahead(
     there, so the model's process only runs the model.
 
     `sources[i]` is read in the worker, so `sources` may be lazy (rows of an Arrow dataset: only
-    their bytes are read there, never shipped).
+    their bytes are read there, never shipped). Until the last clip is taken (or the iterator is
+    closed), this process runs torch on the cores the workers leave (`cores_left_by`).
     """
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0; got {num_workers}.")
@@ -172,5 +196,6 @@ def decode_ahead(
         prefetch_factor=4 if num_workers else None,
         persistent_workers=False,
     )
-    for loaded in loader:
-        yield _as_numpy(loaded)
+    with cores_left_by(num_workers):  # held while the caller scores between the clips
+        for loaded in loader:
+            yield _as_numpy(loaded)

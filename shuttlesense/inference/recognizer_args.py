@@ -112,7 +112,8 @@ class ThroughputArguments:
         metadata={
             "help": "Processes decoding clips while the model scores (0: decode and score in turn; "
             "default: on a GPU the cores shared among the processes, at most 8 each; on the CPU 0, "
-            "since the model needs the cores itself)."
+            "since a real model needs every core. A model on the CPU runs on the cores the workers "
+            "leave, at least one)."
         },
     )
 

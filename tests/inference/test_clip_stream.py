@@ -42,3 +42,22 @@ def test_only_the_positions_asked_for(sources):
     ]
     with pytest.raises(ValueError, match="num_workers"):
         next(decode_ahead(sources, sampling, FrameGrid(), -1))
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2])
+def test_the_model_keeps_the_cores_the_workers_leave_until_the_last_clip(sources, workers):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)  # a 4-core share, whatever this machine has
+    try:
+        sampling = FrameSampling(num_frames=2, max_pixels=56 * 56)
+        seen = [torch.get_num_threads() for _ in decode_ahead(sources, sampling, FrameGrid(), workers)]
+        assert seen == [4 - workers] * len(sources)
+        assert torch.get_num_threads() == 4
+        stream = decode_ahead(sources, sampling, FrameGrid(), workers)
+        next(stream)
+        stream.close()  # the caller stopped early (a failed run): the threads come back too
+        assert torch.get_num_threads() == 4
+    finally:
+        torch.set_num_threads(before)
