@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from transformers import ProcessorMixin, Qwen3VLVideoProcessor
+from transformers import ProcessorMixin, Qwen2VLVideoProcessor, Qwen3VLVideoProcessor
 
 from shuttlesense.data.video_io import DecodedClip, FrameGrid
 from shuttlesense.labels import prompt
@@ -149,12 +149,13 @@ def video_processor_kwargs(processor: ProcessorMixin, clips: Sequence[DecodedCli
     `do_sample_frames=False`: the clips hold the frames we sampled, while their metadata describes
     the whole source clip; a processor that samples again (Qwen3-VL checkpoints ship
     `do_sample_frames: true`, fps 2) would pick positions in the whole clip and index past our
-    frames. Qwen3-VL also gets `cap_pixels_per_frame=True`, the reference (qwen-vl-utils) rule:
-    our frames already fit it, and setting it silences the processor's deprecation warning.
+    frames. Every family also gets `cap_pixels_per_frame=True`, the reference (qwen-vl-utils) rule
+    that transformers makes the default in v5.22: our frames already fit it (it bites only past
+    several hundred frames at our budgets), and setting it silences the warning every run printed.
     """
     video_processor = getattr(processor, "video_processor", None)
     kwargs: dict[str, Any] = {"do_sample_frames": False} if video_processor is not None else {}
-    if isinstance(video_processor, Qwen3VLVideoProcessor):
+    if isinstance(video_processor, Qwen2VLVideoProcessor | Qwen3VLVideoProcessor):
         kwargs["cap_pixels_per_frame"] = True
     if uses_video_metadata(processor):
         kwargs["video_metadata"] = [clip_metadata(clip) for clip in clips]

@@ -116,11 +116,24 @@ def test_forward_with_the_batch_gives_a_finite_loss(tiny_model_dirs, processors,
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl", "qwen3_vl"])
+def test_the_reference_per_frame_pixel_cap_leaves_our_frames_as_they_are(processors, rows, family) -> None:
+    processor, clips = processors[family], [load_clip(row, SAMPLING) for row in rows[:1]]
+    kwargs = video_processor_kwargs(processor, clips)
+    assert kwargs.pop("cap_pixels_per_frame") is True
+    capped = processor.video_processor(videos=[clips[0].frames], cap_pixels_per_frame=True, **kwargs)
+    plain = processor.video_processor(videos=[clips[0].frames], cap_pixels_per_frame=False, **kwargs)
+    assert capped["video_grid_thw"].tolist() == plain["video_grid_thw"].tolist()
+    assert torch.equal(capped["pixel_values_videos"], plain["pixel_values_videos"])
+
+
 def test_video_metadata_goes_where_it_matters(processors, rows) -> None:
     clips = [load_clip(row, SAMPLING) for row in rows]
     # Our frames are final: no processor samples again (real Qwen3-VL checkpoints would).
-    assert video_processor_kwargs(processors["qwen2_vl"], clips) == {"do_sample_frames": False}
-    assert video_processor_kwargs(processors["qwen3_vl"], clips)["cap_pixels_per_frame"] is True
+    assert video_processor_kwargs(processors["qwen2_vl"], clips) == {
+        "do_sample_frames": False,
+        "cap_pixels_per_frame": True,
+    }
     for family in ("qwen2_5_vl", "qwen3_vl"):
         assert video_processor_kwargs(processors[family], clips)["do_sample_frames"] is False
         meta = video_processor_kwargs(processors[family], clips)["video_metadata"]
