@@ -83,7 +83,7 @@ class EvaluateArguments(ThroughputArguments, RecognizerArguments):
     )
     overwrite: bool = field(
         default=False,
-        metadata={"help": "Replace an earlier evaluation in --output_dir (only files evaluate wrote)."},
+        metadata={"help": "Replace an earlier evaluation in --output-dir (only files evaluate wrote)."},
     )
 
     calibrate: bool = field(
@@ -103,7 +103,7 @@ class EvaluateArguments(ThroughputArguments, RecognizerArguments):
     resume: bool = field(
         default=False,
         metadata={
-            "help": "Continue an interrupted evaluation in --output_dir (same model, dataset, split and "
+            "help": "Continue an interrupted evaluation in --output-dir (same model, dataset, split and "
             "options; else an error). Works with any number of processes, then and now."
         },
     )
@@ -112,12 +112,12 @@ class EvaluateArguments(ThroughputArguments, RecognizerArguments):
         super().__post_init__()
         if self.resume and self.overwrite:
             raise ValueError(
-                "--resume continues the evaluation in --output_dir; --overwrite replaces it: pick one."
+                "--resume continues the evaluation in --output-dir; --overwrite replaces it: pick one."
             )
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"--limit must be at least 1; got {self.limit}.")
         if self.num_views < 1:
-            raise ValueError(f"--num_views must be at least 1; got {self.num_views}.")
+            raise ValueError(f"--num-views must be at least 1; got {self.num_views}.")
 
 
 LEGACY_OUTPUT = ("metrics.json", "predictions.jsonl")

@@ -275,10 +275,10 @@ class SynthArguments:
     )
     split_files: bool = field(
         default=True,
-        metadata={"help": "Write official-style train/val/test.txt split files (--no_split_files: skip)."},
+        metadata={"help": "Write official-style train/val/test.txt split files (--no-split-files: skip)."},
     )
     progress: bool = field(
-        default=True, metadata={"help": "Show a progress bar while writing clips (--no_progress: hide it)."}
+        default=True, metadata={"help": "Show a progress bar while writing clips (--no-progress: hide it)."}
     )
     num_workers: int = field(
         default=1, metadata={"help": "Processes that encode clips in parallel (same bytes)."}
@@ -303,7 +303,7 @@ class SynthArguments:
     )
     audio: bool = field(
         default=True,
-        metadata={"help": "Rally and match mode: write the AAC sound track (--no_audio: a silent video)."},
+        metadata={"help": "Rally and match mode: write the AAC sound track (--no-audio: a silent video)."},
     )
     sample_rate: int = field(
         default=16000, metadata={"help": "Rally and match mode: audio sample rate in Hz."}

@@ -56,7 +56,7 @@ SEGMENT_COLUMNS = [
 RANDOM_BANNER = (
     "⚠ Demo model with RANDOM weights. No trained model was given, so this app runs a tiny "
     "randomly initialised Qwen-VL built offline. Its predictions are meaningless: the page only "
-    "shows that the pipeline works. Start it with --model_path (a LoRA adapter or merged model) "
+    "shows that the pipeline works. Start it with --model-path (a LoRA adapter or merged model) "
     "or qwen_vl.model_path in --config for real stroke recognition."
 )
 TOY_BANNER = (

@@ -1,7 +1,7 @@
 """`shuttlesense serve`: the web app (stroke clip and rally views) on a local port.
 
 Models load once, at start-up, from `--config config.yaml` (the rally pipeline's file) with
-`--model_path` and friends overriding it. Without any trained model the app still starts: it
+`--model-path` and friends overriding it. Without any trained model the app still starts: it
 builds the tiny RANDOM Qwen-VL offline into a cache folder and runs on it, and the page says in
 a banner that its predictions are meaningless. It binds to 127.0.0.1 unless told otherwise.
 """
@@ -71,7 +71,7 @@ def ensure_tiny_model(path: str | Path) -> Path:
     if is_tiny_model_dir(path):
         return path
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise FileExistsError(f"{path} exists and is not a tiny model folder; pass another --tiny_model_dir.")
+        raise FileExistsError(f"{path} exists and is not a tiny model folder; pass another --tiny-model-dir.")
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
@@ -94,7 +94,7 @@ def serve_config(args: ServeArguments):
     section = config.qwen_vl
     if section.enabled and not section.model_path:
         logger.warning(
-            "No Qwen-VL model given (--model_path or qwen_vl.model_path): using a tiny RANDOM model."
+            "No Qwen-VL model given (--model-path or qwen_vl.model_path): using a tiny RANDOM model."
         )
         section.model_path = str(ensure_tiny_model(args.tiny_model_dir or default_tiny_model_dir()))
         section.base_model = None
@@ -113,9 +113,9 @@ def create_app(args: ServeArguments):
     from shuttlesense.web.app import build_app
 
     if args.max_upload_mb <= 0:
-        raise ValueError(f"--max_upload_mb must be positive; got {args.max_upload_mb}.")
+        raise ValueError(f"--max-upload-mb must be positive; got {args.max_upload_mb}.")
     if args.top_k < 1 or args.top_k > labels.NUM_CLASSES:
-        raise ValueError(f"--top_k must be between 1 and {labels.NUM_CLASSES}; got {args.top_k}.")
+        raise ValueError(f"--top-k must be between 1 and {labels.NUM_CLASSES}; got {args.top_k}.")
     return build_app(load_detector(args), max_upload_mb=args.max_upload_mb, top_k=args.top_k)
 
 
