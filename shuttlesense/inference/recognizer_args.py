@@ -74,22 +74,26 @@ class RecognizerArguments:
 
     def build_recognizer(self, **extra: Any):
         """The `QwenVLActionRecognizer` these options describe (`extra`: e.g. mode)."""
-        from shuttlesense.inference.processes import process_state
-        from shuttlesense.inference.recognizer import QwenVLActionRecognizer
+        return build_recognizer(self, **extra)
 
-        state = process_state()  # under `accelerate launch`, each process on its own device
-        device = self.device or (str(state.device) if state.num_processes > 1 else None)
-        return QwenVLActionRecognizer(
-            self.model_path,
-            base_model=self.base_model,
-            device=device,
-            dtype=self.dtype,
-            language=self.language,
-            num_frames=self.num_frames,
-            max_pixels=self.max_pixels,
-            calibration=self.calibration,
-            **extra,
-        )
+
+RECOGNIZER_OPTIONS = (
+    "model_path", "base_model", "language", "num_frames", "max_pixels", "device", "dtype", "calibration"
+)  # fmt: skip
+
+
+def build_recognizer(options: Any, **extra: Any):
+    """The `QwenVLActionRecognizer` that `options` describe: anything with the `RECOGNIZER_OPTIONS`
+    attributes (`RecognizerArguments`, the pipeline config's `qwen_vl` section). Under
+    `accelerate launch` each process takes its own device unless one is named."""
+    from shuttlesense.inference.processes import process_state
+    from shuttlesense.inference.recognizer import QwenVLActionRecognizer
+
+    given = {name: getattr(options, name) for name in RECOGNIZER_OPTIONS}
+    state = process_state()
+    if given["device"] is None and state.num_processes > 1:
+        given["device"] = str(state.device)
+    return QwenVLActionRecognizer(given.pop("model_path"), **given, **extra)
 
 
 @dataclass(kw_only=True)

@@ -19,7 +19,7 @@ import yaml
 
 from shuttlesense import labels
 from shuttlesense.inference.calibration import read_calibration
-from shuttlesense.inference.recognizer_args import check_sampling_overrides
+from shuttlesense.inference.recognizer_args import RECOGNIZER_OPTIONS, check_sampling_overrides
 from shuttlesense.rally.ensemble import check_weights
 from shuttlesense.rally.hits import HitDetectionConfig
 from shuttlesense.rally.players import PlayerConfig
@@ -259,9 +259,7 @@ class PipelineArguments:
     def pipeline_config(self) -> PipelineConfig:
         """The config from `--config` (or defaults) with every given override applied."""
         config = load_pipeline_config(self.config)
-        for key in (
-            "model_path", "base_model", "language", "num_frames", "max_pixels", "device", "dtype", "calibration"
-        ):  # fmt: skip
+        for key in RECOGNIZER_OPTIONS:
             if getattr(self, key) is not None:
                 setattr(config.qwen_vl, key, getattr(self, key))
         if self.videomae_path:

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 import shuttlesense
 from shuttlesense.inference.model_source import tiny_model_kind
+from shuttlesense.inference.recognizer_args import build_recognizer
 from shuttlesense.rally.config import PipelineConfig, load_pipeline_config
 from shuttlesense.rally.ensemble import combine_results
 from shuttlesense.rally.frame_collector import ClipSpec, FrameCollector, SegmentClips, ServeWindow, ahead
@@ -86,18 +87,7 @@ class QwenVLEnhancedDetector:
             return None
         if not section.model_path:
             raise ValueError("qwen_vl.model_path is not set: name an adapter folder, model folder or Hub id.")
-        from shuttlesense.inference.recognizer import QwenVLActionRecognizer
-
-        return QwenVLActionRecognizer(
-            section.model_path,
-            base_model=section.base_model,
-            device=section.device,
-            dtype=section.dtype,
-            language=section.language,
-            num_frames=section.num_frames,
-            max_pixels=section.max_pixels,
-            calibration=section.calibration,
-        )
+        return build_recognizer(section)
 
     def _load_videomae(self) -> Any | None:
         section = self.config.videomae
