@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # torch/torchvision pins that work on our CPU machines (see README, "Installation").
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+# The pip the install was tested with (the one a venv brings may be years older).
+PIP_PIN := pip==26.3
 PYTEST_ARGS ?=
 
 .PHONY: install browser test test-fast quality format demo bench clean help
@@ -14,7 +16,7 @@ help:  ## list the targets
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install $(PIP_PIN)
 	$(BIN)/pip install $(TORCH_PINS)
 	DS_BUILD_OPS=0 $(BIN)/pip install -e ".[dev,web]"
 	@touch $(STAMP)
