@@ -72,7 +72,13 @@ QWEN3_VL_CHAT_TEMPLATE = (
     "<|im_start|>{{ message['role'] }}\n" + _CONTENT + "{% endfor %}" + _GENERATION_PROMPT
 )
 CHAT_TEMPLATES = {"qwen2_vl": CHAT_TEMPLATE, "qwen2_5_vl": CHAT_TEMPLATE, "qwen3_vl": QWEN3_VL_CHAT_TEMPLATE}
-"""Each family's chat template, as its real checkpoints ship it."""
+"""Each family's chat template, as its real checkpoints ship it.
+
+Checked (2026-12) against the templates the real checkpoints ship: Qwen2-VL-2B-Instruct's and
+Qwen2.5-VL-7B-Instruct's (one and the same), and Qwen3-VL-8B-Instruct's (5,292 bytes, sha256
+3636d0f0...). For every conversation we render (prompt and prompt + answer, each class name in
+both languages, with and without a system message) the text is identical.
+"""
 
 _FILLER_EN = """\
 Badminton is a racket sport played by two or four players on a rectangular court divided by a net.
