@@ -159,7 +159,10 @@ class QwenVLActionRecognizer:
         self.class_names = trained_class_names(record, self.language, self.model_path)
         self.candidates = [answer_token_ids(self.processor, self.language, name) for name in self.class_names]
         # What decode workers may do for this recogniser before the model sees a clip (score mode).
-        self.prompt_encoder = PromptEncoder(self.processor, self.language) if mode == "score" else None
+        pixel_dtype = next(self.model.parameters()).dtype  # what `encode_prompt` casts to
+        self.prompt_encoder = (
+            PromptEncoder(self.processor, self.language, pixel_dtype) if mode == "score" else None
+        )
         logger.info(
             "Loaded %s%s on %s (%s), mode %s; language %s, %s frames, max_pixels %d%s.",
             self.source.adapter or self.source.base_model,

@@ -67,19 +67,15 @@ def encode_prompt(
     Uses the same rendering and video metadata as the training collator, so positions and
     timestamps match what the model was trained on. An `EncodedClip` was processed already.
     """
-    encoded = clip if isinstance(clip, EncodedClip) else PromptEncoder(processor, language)(clip)
     device, dtype = _device_dtype(model)
-    inputs = BatchFeature(dict(encoded.inputs)).to(device)
-    for key in ("pixel_values_videos", "pixel_values"):
-        if key in inputs and inputs[key].is_floating_point():
-            inputs[key] = inputs[key].to(dtype)
-    return inputs
+    encoded = clip if isinstance(clip, EncodedClip) else PromptEncoder(processor, language, dtype)(clip)
+    return _pixels_as(BatchFeature(dict(encoded.inputs)).to(device), dtype)
 
 
 @dataclass
 class EncodedClip:
-    """A clip already turned into the processor's inputs (on the CPU, float32): what is left for
-    the model is only the forward passes."""
+    """A clip already turned into the processor's inputs (on the CPU, pixels in the model's
+    dtype): what is left for the model is only the forward passes."""
 
     inputs: BatchFeature
 
@@ -87,10 +83,15 @@ class EncodedClip:
 @dataclass
 class PromptEncoder:
     """Clip -> `EncodedClip`: the processor's share of the work, which needs no model, so decode
-    workers can do it while the model scores the clips before (`clip_stream.decode_ahead`)."""
+    workers can do it while the model scores the clips before (`clip_stream.decode_ahead`).
+
+    Pixels are cast to `dtype` (the model's) here, as `encode_prompt` would: in bf16 a clip
+    crosses from a worker in half the bytes, and the model's process has one step less.
+    """
 
     processor: ProcessorMixin
     language: str
+    dtype: torch.dtype = torch.float32
 
     def __call__(self, clip: DecodedClip) -> EncodedClip:
         inputs = self.processor(
@@ -99,7 +100,15 @@ class PromptEncoder:
             return_tensors="pt",
             **video_processor_kwargs(self.processor, [clip]),
         )
-        return EncodedClip(inputs)
+        return EncodedClip(_pixels_as(inputs, self.dtype))
+
+
+def _pixels_as(inputs: BatchFeature, dtype: torch.dtype) -> BatchFeature:
+    """`inputs` with their floating pixel tensors in `dtype` (token ids and grids untouched)."""
+    for key in ("pixel_values_videos", "pixel_values"):
+        if key in inputs and inputs[key].is_floating_point():
+            inputs[key] = inputs[key].to(dtype)
+    return inputs
 
 
 def stack_prompts(prompts: Sequence[BatchFeature]) -> BatchFeature:

@@ -148,3 +148,17 @@ def test_scoring_passes_the_cache_by_its_current_name(tiny_model_dirs, clip):
         warnings.simplefilter("always")
         scoring.score_candidates(model, processor, clip, _candidates(processor, "en"), "en")
     assert not [w for w in caught if "past_key_values" in str(w.message)]
+
+
+def test_a_clip_encoded_ahead_arrives_in_the_model_dtype_and_scores_the_same(tiny_model_dirs, clip):
+    from shuttlesense.inference.recognizer import QwenVLActionRecognizer
+
+    recognizer = QwenVLActionRecognizer(
+        str(tiny_model_dirs["qwen2_5_vl"]), device="cpu", dtype="bfloat16", language="en", num_frames=4
+    )
+    encoded = recognizer.prompt_encoder(clip)  # what a decode worker ships: half the bytes in bf16
+    assert encoded.inputs["pixel_values_videos"].dtype == torch.bfloat16
+    assert encoded.inputs["input_ids"].dtype == torch.long
+    with torch.inference_mode():
+        ahead, here = recognizer.class_log_likelihoods(encoded), recognizer.class_log_likelihoods(clip)
+    assert torch.equal(ahead, here)
