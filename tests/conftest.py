@@ -105,7 +105,14 @@ def full_size_dataset(pytestconfig: pytest.Config) -> Path:
     def build(target: Path) -> None:
         source = target / "source"
         synth.write_synthetic_dataset(
-            source, clips_per_class=1, width=1280, height=960, fps=60, num_sessions=1, progress=False
+            source,
+            clips_per_class=1,
+            width=1280,
+            height=960,
+            fps=60,
+            num_sessions=1,
+            progress=False,
+            num_workers=2,
         )
         for clip in source.rglob("*.mp4"):
             name = parse_clip_name(clip.name)
