@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shuttlesense.inference.model_source import ModelSource, resolve_model_source
 from shuttlesense.paths import check_output_dir, claim_output_dir, seal_output_dir
 
 logger = logging.getLogger(__name__)
@@ -44,15 +45,22 @@ def merge_adapter(adapter_dir: str | Path, output_dir: str | Path, base_model: s
     a non-Qwen-VL model fails with a clear message before any weights load. The processor is the
     adapter's own when it was saved with one (training does), else the base's.
     """
+    return _merge(adapter_source(str(adapter_dir), base_model), Path(output_dir))
+
+
+def adapter_source(adapter: str, base_model: str | None = None) -> ModelSource:
+    """The adapter and its base, resolved without loading weights; a full model is refused (there
+    is nothing to merge), so `main` can say so before it touches the output folder."""
+    source = resolve_model_source(adapter, base_model)
+    if source.adapter is None:
+        raise ValueError(f"{adapter} is a full model, not a LoRA adapter: there is nothing to merge.")
+    return source
+
+
+def _merge(source: ModelSource, output_dir: Path) -> Path:
     from peft import PeftModel
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from shuttlesense.inference.model_source import resolve_model_source
-
-    source = resolve_model_source(str(adapter_dir), base_model)
-    if source.adapter is None:
-        raise ValueError(f"{adapter_dir} is a full model, not a LoRA adapter: there is nothing to merge.")
-    output_dir = Path(output_dir)
     with plain_loading():
         base = AutoModelForImageTextToText.from_pretrained(source.base_model, dtype="auto")
         merged = PeftModel.from_pretrained(base, source.adapter).merge_and_unload()
@@ -83,12 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_dataclass_args(MergeArguments, argv, prog="merge", description=__doc__)
     inputs = [args.adapter, args.base_model]
     check_output_dir(args.output, "merge", args.overwrite, inputs)  # before any weights load
-    from shuttlesense.inference.model_source import resolve_model_source
-
-    resolve_model_source(args.adapter, args.base_model)  # a missing adapter or base: no output made
-    merged = merge_adapter(
-        args.adapter, claim_output_dir(args.output, "merge", args.overwrite, inputs), args.base_model
-    )
+    source = adapter_source(args.adapter, args.base_model)  # nothing to merge: no output touched
+    merged = _merge(source, claim_output_dir(args.output, "merge", args.overwrite, inputs))
     seal_output_dir(merged)
     logger.info("Merged %s into its base model: %s", args.adapter, merged)
     print(f"Merged model written to {merged}")

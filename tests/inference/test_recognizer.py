@@ -140,6 +140,12 @@ def test_merge_command(adapter_dir, clip_path, tmp_path):
     with pytest.raises(FileExistsError, match="overwrite"):
         merge_main(["--adapter", str(adapter_dir), "--output", str(out)])
     assert merge_main(["--adapter", str(adapter_dir), "--output", str(out), "--overwrite"]) == 0  # its own
+    other = tmp_path / "merged-again"
+    assert merge_main(["--adapter", str(adapter_dir), "--output", str(other)]) == 0
+    before = sorted(p.name for p in other.iterdir())
+    with pytest.raises(ValueError, match="nothing to merge"):  # a full model: the earlier merge stays
+        merge_main(["--adapter", str(out), "--output", str(other), "--overwrite"])
+    assert sorted(p.name for p in other.iterdir()) == before
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "config.json").write_text("{}")
