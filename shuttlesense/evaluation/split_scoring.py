@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from shuttlesense import labels
 from shuttlesense.data.loading import row_video
+from shuttlesense.evaluation.calibration import softmax
 from shuttlesense.evaluation.predictions import (
     error_line,
     log_probabilities,
@@ -127,8 +128,12 @@ def _line(
     try:
         if isinstance(outcome, Exception):
             raise outcome
-        probs = np.mean([probability_vector(result) for result in outcome], axis=0)
-        scores = score_vector(outcome[0], probs) if len(outcome) == 1 else log_probabilities(probs)
+        views = [probability_vector(result) for result in outcome]
+        probs = np.mean(views, axis=0)
+        raw = np.stack([score_vector(result, view) for result, view in zip(outcome, views, strict=True)])
+        # Scores stay the raw ones (the temperature is the line's own field): several views give
+        # the log of their uncalibrated probabilities' mean, so no temperature is applied twice.
+        scores = raw[0] if len(outcome) == 1 else log_probabilities(softmax(raw).mean(axis=0))
     except Exception as err:
         logger.warning("Clip %s failed: %s: %s", row_id, type(err).__name__, err)
         return error_line(index, row_id, label, err)

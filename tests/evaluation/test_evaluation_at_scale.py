@@ -147,6 +147,32 @@ def test_three_views_are_the_average_of_three_single_view_runs_at_the_same_offse
                                          for s in view_shifts(3)]}) == 3  # fmt: skip  # three different offsets
 
 
+def test_several_views_keep_raw_scores_whatever_the_recognizers_temperature(
+    recognizer, prepared_dataset: Path, tmp_path: Path
+):
+    """A line's scores are raw and its temperature is recorded beside them, so the report applies
+    it once: with views too, the scores must not already hold it."""
+    import numpy as np
+
+    from shuttlesense.inference.calibration import Calibration
+
+    runs = {}
+    try:
+        for temperature in (1.0, 2.5):
+            recognizer.calibration = Calibration(temperature, "test")
+            out = tmp_path / f"t{temperature}"
+            evaluate_model(
+                recognizer, str(prepared_dataset), "test", out, limit=3, progress=False, num_views=3
+            )
+            runs[temperature] = [json.loads(text) for text in (out / PREDICTIONS).read_text().splitlines()]
+    finally:
+        recognizer.calibration = None
+    for plain, warm in zip(runs[1.0], runs[2.5], strict=True):
+        assert warm["temperature"] == 2.5
+        np.testing.assert_allclose(warm["scores"], plain["scores"], atol=1e-5)
+        assert warm["probabilities"] != plain["probabilities"]
+
+
 def test_batched_evaluation_gives_the_one_clip_at_a_time_files(
     recognizer, prepared_dataset: Path, tmp_path: Path
 ):
