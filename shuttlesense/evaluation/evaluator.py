@@ -139,6 +139,8 @@ def _run_record(recognizer: ActionRecognizer, model_name: str, base_model: str |
         "num_frames": getattr(sampling, "num_frames", None),
         "fps": getattr(sampling, "fps", None),
         "max_pixels": getattr(sampling, "max_pixels", None),
+        # the probabilities in the lines are at this temperature: a resumed run must not mix two
+        "temperature": getattr(getattr(recognizer, "calibration", None), "temperature", None),
     }
 
 

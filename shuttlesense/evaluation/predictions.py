@@ -125,5 +125,5 @@ def check_same_run(output: Path, run: dict[str, Any]) -> None:
     if changed:
         raise ValueError(
             f"--resume: {output} holds an evaluation of another run ({'; '.join(changed)}); "
-            "use a new --output-dir, or --overwrite to start again."
+            "use a new --output-dir, or run without --resume and with --overwrite to start again."
         )

@@ -74,6 +74,14 @@ def test_a_killed_evaluation_resumes_where_it_stopped(recognizer, prepared_datas
 
     with pytest.raises(ValueError, match="another run.*limit 6 -> 5"):
         evaluate_model(recognizer, str(prepared_dataset), "test", out, resume=True, **{**common, "limit": 5})
+    from shuttlesense.inference.calibration import Calibration
+
+    recognizer.calibration = Calibration(2.0, "test")  # lines at another temperature must not be mixed
+    try:
+        with pytest.raises(ValueError, match="another run.*temperature None -> 2.0"):
+            evaluate_model(recognizer, str(prepared_dataset), "test", out, resume=True, **common)
+    finally:
+        recognizer.calibration = None
 
 
 @pytest.mark.slow
