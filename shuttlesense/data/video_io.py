@@ -205,7 +205,10 @@ def decode_views(
             f"Cannot decode frames of {_describe(source)}: {decoder_message(err)}"
         ) from err
     row = {index: i for i, index in enumerate(wanted)}
-    return [DecodedClip(frames[[row[i] for i in view]], view, info.fps, available) for view in views]
+    return [  # one view of distinct frames is the decoded batch itself: no copy
+        DecodedClip(frames if view == wanted else frames[[row[i] for i in view]], view, info.fps, available)
+        for view in views
+    ]
 
 
 def as_frame_array(video: Any) -> np.ndarray | None:
