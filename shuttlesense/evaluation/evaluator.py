@@ -255,6 +255,8 @@ def _scores_and_labels(lines: Any) -> tuple[np.ndarray, list[int]]:
 
 def _fit(lines: dict[int, dict[str, Any]], output: Path | None, model_name: str, dataset: str) -> float:
     """The temperature fitted on the validation lines; `calibration.json` written into `output`."""
+    if not _scored(lines.values()):
+        raise RuntimeError(f"--calibrate: all {len(lines)} validation clips failed; nothing to fit.")
     scores, truth = _scores_and_labels(lines.values())
     temperature = fit_temperature(scores, truth)
     if output is not None:

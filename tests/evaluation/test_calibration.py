@@ -138,3 +138,13 @@ def test_the_recogniser_takes_a_calibration_file_or_the_one_in_its_model_folder(
     (tmp_path / "broken.json").write_text("{}")
     with pytest.raises(ValueError, match="broken.json is not a calibration.json"):
         read_calibration(tmp_path / "broken.json")
+
+
+def test_calibrate_says_so_when_every_validation_clip_failed(prepared_dataset: Path, tmp_path: Path):
+    class Broken:
+        def recognize_action(self, video):
+            raise ValueError("cannot decode")
+
+    with pytest.raises(RuntimeError, match="all 3 validation clips failed"):
+        evaluate_model(Broken(), str(prepared_dataset), "test", tmp_path / "eval", limit=3, progress=False,
+                       calibrate=True)  # fmt: skip
