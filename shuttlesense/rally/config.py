@@ -21,7 +21,7 @@ from shuttlesense import labels
 from shuttlesense.inference.calibration import read_calibration
 from shuttlesense.inference.recognizer_args import RECOGNIZER_OPTIONS, check_sampling_overrides
 from shuttlesense.rally.ensemble import check_weights
-from shuttlesense.rally.hits import HitDetectionConfig
+from shuttlesense.rally.hits import HitDetectionConfig, Method
 from shuttlesense.rally.players import PlayerConfig
 from shuttlesense.rally.segments import SegmentConfig
 
@@ -105,6 +105,10 @@ class PipelineConfig:
     top_k: int = field(default=3, metadata={"help": "How many top classes per model go into the report."})
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Values a config file may hold wrong, said at once (again after command-line overrides)."""
         if self.top_k < 1:
             raise ValueError(f"top_k must be at least 1; got {self.top_k}.")
         check_sampling_overrides(self.qwen_vl.num_frames, self.qwen_vl.max_pixels, "qwen_vl.")
@@ -253,8 +257,11 @@ class PipelineArguments:
     )
     hit_method: str | None = field(
         default=None,
-        metadata={"help": "Override hit_detection.method.", "choices": ["auto", "audio", "visual"]},
+        metadata={"help": "Override hit_detection.method.", "choices": list(get_args(Method))},
     )
+
+    def __post_init__(self) -> None:
+        check_sampling_overrides(self.num_frames, self.max_pixels, "--")
 
     def pipeline_config(self) -> PipelineConfig:
         """The config from `--config` (or defaults) with every given override applied."""
@@ -266,8 +273,5 @@ class PipelineArguments:
             config.videomae.enabled, config.videomae.model_path = True, self.videomae_path
         if self.hit_method:
             config.hit_detection.method = self.hit_method
-        if config.qwen_vl.language is not None:
-            labels.prompt(config.qwen_vl.language)
-        if self.calibration is not None:
-            read_calibration(self.calibration)
+        config.check()
         return config

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -232,7 +232,7 @@ class HitDetectionConfig:
         default="auto",
         metadata={
             "help": "auto (audio if the track has onsets, else visual), audio or visual.",
-            "choices": ["auto", "audio", "visual"],
+            "choices": list(get_args(Method)),
         },
     )
     audio: AudioHitConfig = field(default_factory=AudioHitConfig, metadata={"help": "Audio detector."})

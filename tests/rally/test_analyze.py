@@ -123,3 +123,14 @@ def test_analyze_replaces_only_its_own_outputs_and_only_with_overwrite(
         assert "not written by `shuttlesense analyze`" in capsys.readouterr().err
     assert user_json.read_text() == '{"mine": true}' and (user_clips / "clip.mp4").read_bytes() == b"mine"
     assert len(user_png.read_bytes()) == 100 and not (theirs / "new.json").exists()
+
+
+def test_sampling_overrides_are_checked_where_they_are_parsed():
+    from shuttlesense.rally.config import PipelineArguments
+
+    with pytest.raises(ValueError, match="--num-frames must be at least 1"):
+        PipelineArguments(num_frames=0)
+    with pytest.raises(ValueError, match="--max-pixels must be at least 1"):
+        PipelineArguments(max_pixels=-5)
+    with pytest.raises(ValueError, match="Unknown language .xx."):
+        PipelineArguments(language="xx").pipeline_config()  # the Python API skips argparse's choices
