@@ -59,10 +59,11 @@ def prediction_line(
     }
 
 
-def error_line(index: int, row_id: str, label: int, err: Exception) -> dict[str, Any]:
-    """The line of a clip that could not be decoded or scored."""
+def error_line(index: int, row_id: str, label: int, err: Exception | dict[str, Any]) -> dict[str, Any]:
+    """The line of a clip that could not be decoded or scored (`err`: the exception, or the
+    `error_result` record already made of it)."""
     line = {"index": index, "id": row_id, "label": label, "label_name": labels.by_id(label).en}
-    return {**line, "predicted": None, **error_result(err)}
+    return {**line, "predicted": None, **(err if isinstance(err, dict) else error_result(err))}
 
 
 def line_probabilities(line: dict[str, Any]) -> np.ndarray:

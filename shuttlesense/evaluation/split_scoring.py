@@ -89,7 +89,9 @@ def _clips(
 def _recognise(
     recognizer: ActionRecognizer, items: list[tuple[int, Any, float]], batch_size: int
 ) -> list[Any]:
-    """Per item: its results (one per view), or the exception that stopped it.
+    """Per item: its results (one per view), or what stopped it: the exception, or the error
+    record `recognize_actions` made of it (kept as it is, so the line reads the same whatever the
+    batch size).
 
     With `batch_size` > 1 and a recogniser that batches (`recognize_actions`), every view of every
     item goes through one call; a clip that fails there is reported alone.
@@ -108,7 +110,7 @@ def _recognise(
             mine = [next(results) for _ in item_views]
             failed = [r for r in mine if "error" in r]
             if outcome[i] is None:
-                outcome[i] = RuntimeError(failed[0]["error"]) if failed else mine
+                outcome[i] = failed[0] if failed else mine
         return outcome
     for i, item_views in enumerate(views):
         if outcome[i] is None:
@@ -125,6 +127,9 @@ def _line(
     """The prediction line of one clip from its results (views averaged), or its error line."""
     index = item[0]
     row_id, label = str(ids[index]), label_id(row_labels[index])
+    if isinstance(outcome, dict):  # an error record of `recognize_actions`
+        logger.warning("Clip %s failed: %s", row_id, outcome["error"])
+        return error_line(index, row_id, label, outcome)
     try:
         if isinstance(outcome, Exception):
             raise outcome

@@ -193,3 +193,39 @@ def test_batched_evaluation_gives_the_one_clip_at_a_time_files(
     for one, batched in zip(runs[1], runs[4], strict=True):
         assert one["predicted"] == batched["predicted"]
         assert max(abs(a - b) for a, b in zip(one["scores"], batched["scores"], strict=True)) < 1e-4
+
+
+def test_a_failed_clip_reads_the_same_whatever_the_batch_size(prepared_dataset: Path, tmp_path: Path):
+    import numpy as np
+
+    from shuttlesense.data.loading import load_split, row_video
+    from shuttlesense.inference.results import error_result, result_from_probabilities
+
+    bad = row_video(load_split(str(prepared_dataset), "test")[1])
+
+    class FailsOne:
+        def recognize_action(self, video):
+            if video == bad:
+                raise ValueError("unreadable clip")
+            return result_from_probabilities(np.full(18, 1 / 18))
+
+        def recognize_actions(self, videos, batch_size, errors="raise"):
+            results = []
+            for video in videos:
+                try:
+                    results.append(self.recognize_action(video))
+                except ValueError as err:
+                    results.append(error_result(err))
+            return results
+
+    failures = {}
+    for batch_size in (1, 3):
+        out = tmp_path / f"batch{batch_size}"
+        evaluate_model(
+            FailsOne(), str(prepared_dataset), "test", out, limit=3, progress=False, batch_size=batch_size
+        )
+        lines = [json.loads(text) for text in (out / PREDICTIONS).read_text().splitlines()]
+        failures[batch_size] = [
+            (line["index"], line["error"], line["error_type"]) for line in lines if line["error"]
+        ]
+    assert failures[1] == failures[3] == [(1, "ValueError: unreadable clip", "ValueError")]
