@@ -37,7 +37,6 @@ from shuttlesense.evaluation.predictions import (
     RUN_FILE,
     VALIDATION_PREDICTIONS,
     check_same_run,
-    line_probabilities,
     line_scores,
 )
 from shuttlesense.evaluation.report import (
@@ -50,6 +49,7 @@ from shuttlesense.evaluation.report import (
 from shuttlesense.evaluation.split_scoring import ActionRecognizer, label_id, score_split
 from shuttlesense.inference.model_source import tiny_model_kind
 from shuttlesense.inference.recognizer_args import RecognizerArguments, ThroughputArguments
+from shuttlesense.inference.results import probabilities_vector
 from shuttlesense.paths import check_output_dir, claim_output_dir, seal_output_dir, written_by
 
 logger = logging.getLogger(__name__)
@@ -284,7 +284,7 @@ def _prior_corrected(lines: Any, dataset: str, split: str) -> dict[str, Any] | N
     except (ValueError, OSError):
         return None
     scored = _scored(lines)
-    probs = np.stack([line_probabilities(line) for line in scored])
+    probs = np.stack([probabilities_vector(line) for line in scored])
     corrected = prior_corrected(probs, class_priors(train_labels, labels.NUM_CLASSES))
     metrics = classification_metrics([line["label"] for line in scored], corrected)
     return {
@@ -300,7 +300,7 @@ def _metrics(lines: list[dict[str, Any]], run: dict[str, Any], workers: int, spe
     failures = sorted((line for line in lines if line["error"] is not None), key=lambda line: line["index"])
     if not scored:
         raise RuntimeError(f"All {len(failures)} clips failed; first error: {failures[0]['error']}")
-    probs = np.stack([line_probabilities(line) for line in scored])
+    probs = np.stack([probabilities_vector(line) for line in scored])
     metrics = classification_metrics([line["label"] for line in scored], probs)
     num_total = len(scored) + len(failures)
     return {

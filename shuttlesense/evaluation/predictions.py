@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from shuttlesense import labels
-from shuttlesense.inference.results import error_result
+from shuttlesense.inference.results import error_result, probabilities_vector
 
 PREDICTIONS = "predictions.jsonl"
 VALIDATION_PREDICTIONS = "validation_predictions.jsonl"
@@ -66,11 +66,6 @@ def error_line(index: int, row_id: str, label: int, err: Exception | dict[str, A
     return {**line, "predicted": None, **(err if isinstance(err, dict) else error_result(err))}
 
 
-def line_probabilities(line: dict[str, Any]) -> np.ndarray:
-    """A scored line's 18 probabilities in class-id order."""
-    return np.array([float(line["probabilities"][name]) for name in labels.CLASS_NAMES_EN])
-
-
 def log_probabilities(probs: np.ndarray) -> np.ndarray:
     """Scores for probabilities that came without them (a 0 stays finite)."""
     return np.log(np.clip(probs, 1e-12, None))
@@ -80,7 +75,7 @@ def line_scores(line: dict[str, Any]) -> np.ndarray:
     """A scored line's 18 scores (log-likelihoods; log-probabilities for lines without them)."""
     if "scores" in line:
         return np.array(line["scores"], dtype=np.float64)
-    return log_probabilities(line_probabilities(line))
+    return log_probabilities(probabilities_vector(line))  # a line holds them as a result does
 
 
 def read_lines(output: Path, name: str = PREDICTIONS) -> dict[int, dict[str, Any]]:
